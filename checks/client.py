@@ -1,0 +1,148 @@
+"""The client side: the installed Ray and Python, judged against the server and the profile."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from packaging.version import InvalidVersion, Version
+
+from checks.environment import WATCHED, host_facts, missing_client_extras, python_facts, version_of
+from preflight.model import Outcome, failed, passed, reason_of, skipped, undecided, warned
+from preflight.registry import check, probe
+
+
+@probe()
+def client() -> Dict[str, Any]:
+    """The client's Python, Ray and the packages a Ray Client session depends on."""
+    ray_version = version_of("ray")
+    return {
+        "python": python_facts(),
+        "ray": {"version": ray_version, "missing_client_extras": missing_client_extras() if ray_version else []},
+        "packages": {name: version_of(name) for name in WATCHED},
+        "host": host_facts(),
+    }
+
+
+def pip_install_ray(version: Optional[str]) -> str:
+    return f'pip install "ray[client]=={version}"' if version else 'pip install "ray[client]"'
+
+
+def server_ray_version(server: Optional[Dict[str, Any]], dashboard: Optional[Dict[str, Any]]) -> Optional[str]:
+    if server and server.get("ray_version"):
+        return str(server["ray_version"])
+    if dashboard and dashboard.get("ray_version"):
+        return str(dashboard["ray_version"])
+    return None
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a.strip() == b.strip()
+
+
+@check("ray-version", "Client Ray matches the cluster")
+def ray_version(client, profile, server=None, dashboard=None) -> Outcome:  # type: ignore[no-untyped-def]
+    """The installed Ray against the profile's pin and the live server's Ray version."""
+    mine = client["ray"]["version"]
+    theirs = server_ray_version(server, dashboard)
+    pin = profile.ray_version
+    wanted = pin or theirs
+    python = client["python"]["executable"]
+    if mine is None:
+        return failed(
+            f"Ray is not installed in this Python ({python})",
+            pip_install_ray(wanted),
+            expected=wanted,
+            server=theirs,
+        )
+    missing = client["ray"].get("missing_client_extras") or []
+    if missing:
+        return failed(
+            f"Ray {mine} is installed without the ray[client] extras (missing {', '.join(missing)})",
+            pip_install_ray(wanted or mine),
+            client=mine,
+            missing=missing,
+        )
+    details = {"client": mine, "server": theirs, "profile": pin}
+    if pin and not _same_version(mine, pin):
+        note = f"; the server runs {theirs}" if theirs and not _same_version(theirs, pin) else ""
+        return failed(
+            f"client Ray is {mine}, profile {profile.name} expects {pin}{note}",
+            pip_install_ray(pin),
+            **details,
+        )
+    if theirs and not _same_version(mine, theirs):
+        return failed(
+            f"client Ray is {mine}, the server runs {theirs}: the Ray Client needs the same version",
+            pip_install_ray(theirs),
+            **details,
+        )
+    if theirs is None and pin is None:
+        return skipped(reason_of(server, "the server's Ray version is unknown (neither the GCS nor the dashboard answered)"), **details)
+    if pin and theirs and not _same_version(theirs, pin):
+        return warned(
+            f"client Ray {mine} matches profile {profile.name}, but the server runs {theirs}",
+            f"check that {profile.name} is the right profile (or use --profile auto)",
+            **details,
+        )
+    against = " and ".join(x for x in ("the server" if theirs else "", f"profile {profile.name}" if pin else "") if x)
+    return passed(f"client Ray {mine} matches {against}", **details)
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def python_remedy(wanted_minor: str, ray: Optional[str]) -> str:
+    return (
+        f"use Python {wanted_minor} on the client, e.g. "
+        f"`python{wanted_minor} -m venv ray-py{wanted_minor.replace('.', '')} && "
+        f". ray-py{wanted_minor.replace('.', '')}/bin/activate && {pip_install_ray(ray)}` "
+        f"(in Jupyter, pick a Python {wanted_minor} kernel)"
+    )
+
+
+@check("python-version", "Client Python matches the cluster")
+def python_version(client, profile, server=None) -> Outcome:  # type: ignore[no-untyped-def]
+    """The client's Python against the server's (read from the GCS, no Ray Client session)."""
+    mine = client["python"]["version"]
+    theirs = (server or {}).get("python_version")
+    pin = profile.python_version
+    ray_wanted = profile.ray_version or (server or {}).get("ray_version")
+    details = {"client": mine, "server": theirs, "profile": pin}
+    if theirs:
+        if _minor(mine) != _minor(theirs):
+            return failed(
+                f"Python minor versions differ: client is {mine}, server is {theirs}",
+                python_remedy(_minor(theirs), ray_wanted),
+                **details,
+            )
+        if pin and _minor(mine) != _minor(pin):
+            return failed(
+                f"client is {mine}, server is {theirs}, but profile {profile.name} expects Python {pin}",
+                python_remedy(_minor(pin), ray_wanted),
+                **details,
+            )
+        if mine != theirs:
+            return warned(
+                f"Python patch versions differ: client is {mine}, server is {theirs} (pickled code may not load)",
+                f"use Python {theirs} on the client if tasks fail to deserialize",
+                **details,
+            )
+        return passed(f"client and server both run Python {mine}", **details)
+    if pin:
+        if _minor(mine) != _minor(pin):
+            return failed(
+                f"client is {mine}, profile {profile.name} expects Python {pin} (server not reached)",
+                python_remedy(_minor(pin), ray_wanted),
+                **details,
+            )
+        return skipped(
+            f"{reason_of(server, 'server not reached')}; client Python {mine} matches profile {profile.name}",
+            **details,
+        )
+    if not server:
+        return skipped(reason_of(server, "the server's Python version is unknown (GCS not reached)"), **details)
+    return undecided("the server did not report its Python version", **details)

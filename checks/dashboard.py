@@ -1,0 +1,111 @@
+"""The Ray dashboard: does it answer its REST API, or is something else in the way?"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Dict, Optional
+from urllib.parse import urljoin, urlsplit
+
+from checks.reachability import require_head
+from preflight.model import Missing, Outcome, failed, passed, reason_of, skipped, warned
+from preflight.net import HttpAnswer, NetError, http_get
+from preflight.registry import check, probe
+
+_LOGIN = re.compile(rb"(?i)(sign[ -]?in|log[ -]?in|password|oauth|openid|saml|keycloak|<form)")
+_LOGIN_URL = re.compile(r"(?i)(login|signin|sign_in|oauth|openid|sso|auth|saml|dex|keycloak)")
+
+
+def classify(answer: HttpAnswer, what: str) -> Dict[str, Any]:
+    """Read one HTTP answer: JSON we can use, or a plain description of what came instead."""
+    status = answer.status
+    if 300 <= status < 400:
+        location = answer.headers.get("location", "")
+        target = urljoin(answer.url, location) if location else "(no Location)"
+        if _LOGIN_URL.search(location):
+            return {"kind": "sign-in", "error": f"behind a sign-in page: {what} redirects to {target}", "location": target}
+        return {"kind": "redirect", "error": f"{what} redirects (HTTP {status}) to {target}", "location": target}
+    if status in (401, 403):
+        return {"kind": "sign-in", "error": f"{what} needs a sign-in (HTTP {status})"}
+    if status == 404:
+        return {"kind": "not-found", "error": f"no Ray dashboard API at {answer.url} (HTTP 404)"}
+    if status >= 400:
+        return {"kind": "http-error", "error": f"{what} answered HTTP {status}"}
+    body = answer.body
+    looks_html = answer.content_type in ("text/html", "application/xhtml+xml") or body.lstrip()[:15].lower().startswith(
+        (b"<!doctype html", b"<html")
+    )
+    if looks_html:
+        if _LOGIN.search(body[:65536]):
+            return {"kind": "sign-in", "error": f"behind a sign-in page at {answer.url} (HTML where JSON was expected)"}
+        return {"kind": "html", "error": f"{answer.url} serves an HTML page, not the Ray dashboard API"}
+    try:
+        return {"kind": "json", "json": json.loads(body.decode("utf-8"))}
+    except (ValueError, UnicodeDecodeError):
+        return {"kind": "garbage", "error": f"{answer.url} answered HTTP {status} but not with JSON ({len(body)} bytes)"}
+
+
+def _get(url: str, timeout: float) -> Dict[str, Any]:
+    try:
+        answer = http_get(url, timeout)
+    except NetError as exc:
+        return {"kind": exc.kind, "error": exc.message, "unreachable": True}
+    result = classify(answer, url)
+    result["status"] = answer.status
+    result["ms"] = round(answer.elapsed_s * 1000, 1)
+    return result
+
+
+@probe()
+def dashboard(target, endpoint, ctx) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
+    """GET /api/version and /api/cluster_status from the dashboard."""
+    host = urlsplit(target.dashboard_url).hostname or ""
+    require_head(endpoint, host)
+    base = target.dashboard_url
+    version = _get(base + "api/version", ctx.timeout())
+    facts: Dict[str, Any] = {"url": base, "ok": False}
+    if version["kind"] != "json":
+        facts.update(error_kind=version["kind"], error=version["error"], unreachable=version.get("unreachable", False))
+        return facts
+    body = version["json"]
+    if not isinstance(body, dict) or "ray_version" not in body:
+        facts.update(error_kind="not-ray", error=f"{base}api/version answers JSON, but not the Ray dashboard's")
+        return facts
+    facts.update(ok=True, ray_version=body.get("ray_version"), ray_commit=body.get("ray_commit"), version_ms=version["ms"])
+    status = _get(base + "api/cluster_status", ctx.timeout())
+    if status["kind"] == "json" and isinstance(status["json"], dict):
+        facts["cluster_status"] = status["json"].get("data", status["json"])
+    else:
+        facts["cluster_status_error"] = status.get("error", "unexpected answer")
+    return facts
+
+
+@check("dashboard", "Ray dashboard answers")
+def dashboard_check(dashboard, target, ray_client=None, server=None) -> Outcome:  # type: ignore[no-untyped-def]
+    """The dashboard URL answers /api/version with the server's Ray version."""
+    url = dashboard["url"]
+    remedy_url = f"open {url} in a browser; if it is not the dashboard, pass --dashboard-url (or --domain)"
+    if not dashboard.get("ok"):
+        head_down = isinstance(ray_client, Missing) or (ray_client and not ray_client.get("ok"))
+        same_host = urlsplit(url).hostname == target.host
+        if dashboard.get("unreachable") and head_down and same_host:
+            return skipped(f"cluster unreachable ({reason_of(ray_client, 'no Ray Client answer')})", url=url)
+        kind = dashboard.get("error_kind")
+        remedy = remedy_url
+        if kind == "sign-in":
+            remedy = (
+                "the dashboard sits behind single sign-on: that is expected in a browser; for the API, reach it "
+                "in-cluster (http://<head-svc>:8265) or pass --dashboard-url"
+            )
+            return warned(dashboard["error"], remedy, url=url)
+        return failed(dashboard.get("error", f"no answer from {url}"), remedy, url=url, error_kind=kind)
+    version = dashboard.get("ray_version")
+    gcs_version: Optional[str] = (server or {}).get("ray_version")
+    if gcs_version and version and gcs_version != version:
+        return warned(
+            f"{url} serves Ray {version}, but the cluster at {target.address} runs {gcs_version}: another cluster?",
+            remedy_url,
+            url=url,
+        )
+    return passed(f"dashboard at {url} answers: Ray {version} ({dashboard.get('version_ms')} ms)", url=url,
+                  ray_commit=dashboard.get("ray_commit"))

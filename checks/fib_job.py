@@ -1,0 +1,94 @@
+"""The platform's Fibonacci smoke test, run by the ``fibonacci`` check in a child process.
+
+It runs in a child so that the Ray connection it opens always closes (the child exits)
+and so that a hang can be killed. It prints one line ``RAY-PREFLIGHT-RESULT <json>``.
+Usage: ``python -m checks.fib_job '{"address": "ray://h:10001", "size": 10000, "tasks": 2}'``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from typing import Any, Dict, List
+
+MARKER = "RAY-PREFLIGHT-RESULT "
+_MOD = (1 << 61) - 1
+
+
+def fibonacci(size: int) -> List[int]:
+    sequence = [0, 1][:size]
+    while len(sequence) < size:
+        sequence.append(sequence[-1] + sequence[-2])
+    return sequence
+
+
+def digest(sequence: List[int]) -> List[int]:
+    """A small fingerprint of a sequence: its length, the last number's bit length and residue."""
+    last = sequence[-1] if sequence else 0
+    return [len(sequence), last.bit_length(), last % _MOD]
+
+
+def _node_id(ray: Any) -> str:
+    context = ray.get_runtime_context()
+    getter = getattr(context, "get_node_id", None)
+    if getter is not None:
+        return str(getter())
+    return context.node_id.hex()  # Ray 2.2
+
+
+def main(argv: List[str]) -> Dict[str, Any]:
+    args = json.loads(argv[1])
+    size, tasks = int(args["size"]), int(args["tasks"])
+    out: Dict[str, Any] = {"ok": False, "stage": "import", "size": size, "tasks": tasks}
+    try:
+        import ray
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        out["error"] = f"{type(exc).__name__}: {exc}"
+        return out
+    connected = False
+    try:
+        out["stage"] = "init"
+        t0 = time.perf_counter()
+        ray.init(args["address"])
+        connected = True
+        out["init_s"] = time.perf_counter() - t0
+
+        @ray.remote
+        def remote_fibonacci(n: int) -> Dict[str, Any]:
+            return {"digest": digest(fibonacci(n)), "node": _node_id(ray), "host": socket.gethostname()}
+
+        out["stage"] = "local"
+        t0 = time.perf_counter()
+        expected = [digest(fibonacci(size)) for _ in range(tasks)]
+        out["local_s"] = time.perf_counter() - t0
+
+        out["stage"] = "remote"
+        t0 = time.perf_counter()
+        answers = ray.get([remote_fibonacci.remote(size) for _ in range(tasks)])
+        out["remote_s"] = time.perf_counter() - t0
+        out["mismatches"] = sum(1 for a, e in zip(answers, expected) if a["digest"] != e)
+        out["nodes"] = sorted({a["node"] for a in answers})
+        out["hosts"] = sorted({a["host"] for a in answers})
+        out["ok"] = out["mismatches"] == 0 and len(answers) == tasks
+        out["stage"] = "done"
+    except BaseException as exc:  # noqa: BLE001 - every failure is reported as data
+        out["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
+    finally:
+        if connected:
+            t0 = time.perf_counter()
+            try:
+                ray.shutdown()
+            except Exception as exc:  # noqa: BLE001
+                out["shutdown_error"] = f"{type(exc).__name__}: {exc}"
+            out["shutdown_s"] = time.perf_counter() - t0
+    return out
+
+
+if __name__ == "__main__":
+    result = main(sys.argv)
+    sys.stdout.write("\n" + MARKER + json.dumps(result) + "\n")
+    sys.stdout.flush()
+    os._exit(0)  # do not wait for Ray's background threads

@@ -1,0 +1,122 @@
+"""The ``ray-preflight`` command. Exit 0: nothing failed; 1: something failed or errored;
+2: the input was unusable (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import List, Optional
+
+from preflight import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PROG = "ray-preflight"
+
+
+def _usage_error(message: str) -> int:
+    line = " ".join(str(message).split())
+    sys.stderr.write(f"{PROG}: error: {line}\n")
+    return EXIT_USAGE
+
+
+def _on_slow(name: str, elapsed: float) -> None:
+    sys.stderr.write(f"… {name} is taking an unexpectedly long time ({elapsed:.0f} s so far)\n")
+    sys.stderr.flush()
+
+
+def _emit(report, output_format: str, verbose: bool) -> None:  # type: ignore[no-untyped-def]
+    from preflight.render.text import render, render_json
+
+    if output_format == "json":
+        sys.stdout.write(render_json(report))
+    else:
+        sys.stdout.write(render(report, verbose=verbose, stream=sys.stdout))
+    sys.stdout.flush()
+
+
+def _run(config, output_format: str, verbose: bool):  # type: ignore[no-untyped-def]
+    from preflight.runner import run
+
+    report = run(config, on_slow=_on_slow if output_format == "text" else None)
+    _emit(report, output_format, verbose)
+    return report
+
+
+def _run_local(options, output_format: str, verbose: bool):  # type: ignore[no-untyped-def]
+    from preflight import config as config_module
+    from preflight.local_head import HeadError, LocalHead
+
+    head = LocalHead()
+    if output_format == "text":
+        sys.stderr.write(f"starting a throwaway Ray {head.ray_version} head on 127.0.0.1 …\n")
+    try:
+        head.start()
+    except HeadError as exc:
+        raise config_module.UsageError(f"the local Ray head did not start: {str(exc).splitlines()[0]}") from None
+    try:
+        options = dict(options, dashboard_url=head.dashboard_url, gcs_address=head.gcs_address)
+        return _run(config_module.build(head.address, **options), output_format, verbose)
+    finally:
+        head.stop()
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    sys.exit(run_cli(sys.argv[1:] if argv is None else argv))
+
+
+def _is_click_usage_error(exc: BaseException) -> bool:
+    """click (or typer's copy of it) reports bad flags as exceptions with exit code 2."""
+    return hasattr(exc, "format_message") and getattr(exc, "exit_code", None) == 2
+
+
+def _invoke(argv: List[str]) -> int:
+    import typer
+
+    from preflight.cli_app import build_app
+
+    app, state = build_app()
+    command = typer.main.get_command(app)
+    result = command.main(args=argv, prog_name=PROG, standalone_mode=False)
+    if isinstance(result, int) and result != 0:
+        return result
+    return int(state["code"])
+
+
+def run_cli(argv: List[str]) -> int:
+    if argv == ["--version"]:  # answer at once, without loading the CLI framework
+        print(f"{PROG} {__version__}")
+        return EXIT_OK
+    from preflight.errors import UsageError
+
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _invoke(argv)
+    except UsageError as exc:
+        return _usage_error(str(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - never a traceback; the details on request
+        if _is_click_usage_error(exc):
+            return _usage_error(exc.format_message())  # type: ignore[attr-defined]
+        name = type(exc).__name__
+        if name == "Abort":
+            sys.stderr.write(f"{PROG}: interrupted\n")
+            return 130
+        if name == "Exit":
+            return int(getattr(exc, "exit_code", 0) or 0)
+        if os.environ.get("RAY_PREFLIGHT_DEBUG"):
+            raise
+        sys.stderr.write(f"{PROG}: internal error: {name}: {exc} (set RAY_PREFLIGHT_DEBUG=1 for the traceback)\n")
+        return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

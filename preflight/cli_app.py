@@ -1,0 +1,91 @@
+"""The typer application behind ``ray-preflight`` (loaded only when a command runs)."""
+
+import json
+from typing import Optional
+
+import typer
+
+from preflight import __version__
+from preflight.cli import EXIT_FAILED, EXIT_OK, PROG, _run, _run_local
+
+
+def build_app():  # type: ignore[no-untyped-def]
+    from preflight import config as config_module
+    from preflight.config import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_FIB_SIZE, DEFAULT_TIMEOUT_S
+    from preflight.errors import UsageError
+
+    app = typer.Typer(
+        add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None, no_args_is_help=False,
+        help="Will my submission to this Ray cluster work? If not: why, and what to type.",
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    state = {"code": EXIT_OK}
+
+    @app.callback(invoke_without_command=True)
+    def run(
+        ctx: typer.Context,
+        address: Optional[str] = typer.Option(None, "--address", "-a", help="ray://host:port (else RAY_ADDRESS, else the profile's)."),
+        profile: str = typer.Option("auto", "--profile", "-p", help="What the platform release expects (see `profiles`)."),
+        dashboard_url: Optional[str] = typer.Option(None, "--dashboard-url", help="The dashboard URL (else the profile's, else head:8265)."),
+        domain: Optional[str] = typer.Option(None, "--domain", help="Fills the profile's dashboard URL pattern."),
+        gcs_address: Optional[str] = typer.Option(None, "--gcs-address", help="host:port of the GCS (default: head host:6379)."),
+        only: Optional[str] = typer.Option(None, "--only", help="Comma-separated check ids to run."),
+        skip: Optional[str] = typer.Option(None, "--skip", help="Comma-separated check ids to leave out."),
+        timeout: str = typer.Option(str(DEFAULT_TIMEOUT_S), "--timeout", help="Deadline for the whole run, in seconds."),
+        connect_timeout: str = typer.Option(str(DEFAULT_CONNECT_TIMEOUT_S), "--connect-timeout", help="Per network step, in seconds."),
+        fib_size: str = typer.Option(str(DEFAULT_FIB_SIZE), "--fib-size", help="Fibonacci sequence size per task."),
+        fib_tasks: Optional[str] = typer.Option(None, "--fib-tasks", help="Fibonacci task count (default: os.cpu_count())."),
+        output_format: str = typer.Option("text", "--format", "-f", help="text or json."),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Show details and timings."),
+        local: bool = typer.Option(False, "--local", help="Start a throwaway Ray head with the installed Ray and check it."),
+        version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    ) -> None:
+        if version:
+            print(f"{PROG} {__version__}")
+            return
+        if ctx.invoked_subcommand is not None:
+            return
+        if output_format not in ("text", "json"):
+            raise UsageError(f"--format must be text or json, not {output_format!r}")
+        options = dict(profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address,
+                       only=only, skip=skip, timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size,
+                       fib_tasks=fib_tasks)
+        if local:
+            if address or dashboard_url or gcs_address:
+                raise UsageError("--local starts its own head: leave out --address, --dashboard-url and --gcs-address")
+            config_module.build("ray://127.0.0.1:10001", **options)  # type: ignore[arg-type]
+            report = _run_local(options, output_format, verbose)
+        else:
+            config = config_module.build(address, **options)  # type: ignore[arg-type]
+            report = _run(config, output_format, verbose)
+        state["code"] = EXIT_OK if report.ok else EXIT_FAILED
+
+    @app.command("list")
+    def list_checks(output_format: str = typer.Option("text", "--format", "-f", help="text or json.")) -> None:
+        """List the checks with their ids."""
+        from preflight import registry
+
+        described = registry.describe()
+        if output_format == "json":
+            print(json.dumps(described, indent=2))
+            return
+        width = max(len(k) for k in described)
+        for cid, info in described.items():
+            print(f"{cid.ljust(width)}  {info['title']}: {info['description']}")
+
+    @app.command("profiles")
+    def list_profiles(output_format: str = typer.Option("text", "--format", "-f", help="text or json.")) -> None:
+        """List the profiles and what each expects."""
+        from preflight import profiles
+
+        found = profiles.all_profiles()
+        if output_format == "json":
+            print(json.dumps({k: v.to_dict() for k, v in found.items()}, indent=2))
+            return
+        for name, prof in found.items():
+            pins = ", ".join(f"{k}={v}" for k, v in prof.to_dict().items() if v is not None and k not in ("name", "description"))
+            print(f"{name}: {prof.description}" + (f"\n    {pins}" if pins else ""))
+
+    return app, state
+
+

@@ -1,0 +1,99 @@
+"""One run's settings, validated once for the CLI and the notebook API alike."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
+
+from preflight import profiles, registry
+from preflight.errors import UsageError
+from preflight.profiles import Profile
+from preflight.target import Target, resolve
+
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_CONNECT_TIMEOUT_S = 3.0
+#: A size-10,000 sequence holds ~4 MB of integers per task: safe beside a notebook.
+DEFAULT_FIB_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    profile: Profile
+    target: Target
+    only: Tuple[str, ...] = ()
+    skip: Tuple[str, ...] = ()
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    fib_size: int = DEFAULT_FIB_SIZE
+    fib_tasks: int = 0
+    environ: Dict[str, str] = field(default_factory=dict)
+
+    def selected(self) -> Tuple[str, ...]:
+        known = registry.checks()
+        chosen = self.only or tuple(known)
+        return tuple(c for c in known if c in chosen and c not in self.skip)
+
+
+def _ids(value: Union[None, str, Iterable[str]], flag: str) -> Tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    ids = tuple(i.strip() for i in items if i.strip())
+    known = registry.checks()
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise UsageError(f"{flag}: unknown check id {unknown[0]!r}; known: {', '.join(known)}")
+    return ids
+
+
+def _seconds(value: object, flag: str) -> float:
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} must be a number of seconds, not {value!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(f"{flag} must be a positive number of seconds, not {value!r}")
+    if seconds > 86400:
+        raise UsageError(f"{flag} of {seconds:g} s is more than a day")
+    return seconds
+
+
+def _count(value: object, flag: str, low: int, high: int) -> int:
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} must be a whole number, not {value!r}") from None
+    if not low <= number <= high:
+        raise UsageError(f"{flag} must be between {low:,} and {high:,}, not {number}")
+    return number
+
+
+def build(
+    address: Optional[str] = None,
+    *,
+    profile: str = "auto",
+    dashboard_url: Optional[str] = None,
+    domain: Optional[str] = None,
+    gcs_address: Optional[str] = None,
+    only: Union[None, str, Iterable[str]] = None,
+    skip: Union[None, str, Iterable[str]] = None,
+    timeout: object = DEFAULT_TIMEOUT_S,
+    connect_timeout: object = DEFAULT_CONNECT_TIMEOUT_S,
+    fib_size: object = DEFAULT_FIB_SIZE,
+    fib_tasks: object = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> RunConfig:
+    """Validate every input; raise ``UsageError`` (one line) for the first unusable one."""
+    env = dict(os.environ if environ is None else environ)
+    chosen = profiles.get(profile)
+    only_ids, skip_ids = _ids(only, "--only"), _ids(skip, "--skip")
+    if only_ids and skip_ids and set(only_ids) <= set(skip_ids):
+        raise UsageError("--only and --skip leave no check to run")
+    timeout_s = _seconds(timeout, "--timeout")
+    connect_s = _seconds(connect_timeout, "--connect-timeout")
+    size = _count(fib_size, "--fib-size", 1, 1_000_000)
+    tasks = _count(fib_tasks if fib_tasks is not None else (os.cpu_count() or 1), "--fib-tasks", 1, 1024)
+    target = resolve(chosen, address, dashboard_url, domain, gcs_address, env)
+    return RunConfig(chosen, target, only_ids, skip_ids, timeout_s, connect_s, size, tasks, env)

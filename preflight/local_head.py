@@ -1,0 +1,207 @@
+"""A throwaway Ray head on loopback, started with the installed Ray (``--local`` and the tests).
+
+It runs ``ray start --head --block`` in its own process group with the Ray Client server
+and the dashboard on free ports and a short temporary directory, and stops that group
+(and only that group: ``ray stop`` would stop every Ray on the machine).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+from preflight.errors import UsageError
+from preflight.net import NetError, grpc_unary, http_get
+from preflight.protowire import field_varint
+
+_RAY_MAIN = "from ray.scripts.scripts import main; main()"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _ray_version(python: str) -> Optional[str]:
+    if python == sys.executable:
+        from checks.environment import version_of
+
+        return version_of("ray")
+    try:
+        out = subprocess.run([python, "-c", "from importlib.metadata import version; print(version('ray'))"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+class HeadError(RuntimeError):
+    pass
+
+
+class LocalHead:
+    """``with LocalHead() as head: ...`` gives ``head.address``, ``head.dashboard_url``, ``head.gcs_address``."""
+
+    def __init__(self, python: Optional[str] = None, num_cpus: int = 2, env: Optional[Dict[str, str]] = None):
+        self.python = python or sys.executable
+        self.num_cpus = num_cpus
+        self.extra_env = dict(env or {})
+        self.host = "127.0.0.1"
+        self.proc: Optional["subprocess.Popen[bytes]"] = None
+        self.temp_dir: Optional[str] = None
+        self.log_path: Optional[str] = None
+        self.ports: Dict[str, int] = {}
+        self.ray_version = _ray_version(self.python)
+
+    @property
+    def address(self) -> str:
+        return f"ray://{self.host}:{self.ports['client']}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{self.host}:{self.ports['dashboard']}/"
+
+    @property
+    def gcs_address(self) -> str:
+        return f"{self.host}:{self.ports['gcs']}"
+
+    def _command(self, runtime_env_port: bool) -> List[str]:
+        p = self.ports
+        base = random.randrange(20000, 29900, 100)
+        cmd = [
+            self.python, "-c", _RAY_MAIN, "start", "--head", "--block",
+            f"--node-ip-address={self.host}", f"--port={p['gcs']}",
+            f"--ray-client-server-port={p['client']}", "--include-dashboard=true",
+            f"--dashboard-host={self.host}", f"--dashboard-port={p['dashboard']}",
+            f"--dashboard-agent-listen-port={p['agent_http']}", f"--dashboard-agent-grpc-port={p['agent_grpc']}",
+            f"--node-manager-port={p['node_manager']}", f"--object-manager-port={p['object_manager']}",
+            f"--metrics-export-port={p['metrics']}", f"--min-worker-port={base}", f"--max-worker-port={base + 99}",
+            f"--num-cpus={self.num_cpus}", f"--temp-dir={self.temp_dir}", "--disable-usage-stats",
+        ]
+        if runtime_env_port:
+            cmd.append(f"--runtime-env-agent-port={p['runtime_env']}")
+        return cmd
+
+    def start(self, timeout: float = 120.0) -> "LocalHead":
+        if self.ray_version is None:
+            raise UsageError(f'--local needs Ray in this Python ({self.python}): pip install "ray[default]"')
+        names = ("gcs", "client", "dashboard", "agent_http", "agent_grpc", "node_manager", "object_manager",
+                 "metrics", "runtime_env")
+        ports: List[int] = []
+        while len(ports) < len(names):
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
+        self.ports = dict(zip(names, ports))
+        # Ray appends ~62 characters for its sockets; AF_UNIX paths stop at 107 bytes.
+        self.temp_dir = tempfile.mkdtemp(prefix="rpf-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        self.log_path = os.path.join(self.temp_dir, "head.log")
+        env = dict(os.environ)
+        for key in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
+            env.pop(key, None)
+        env.update({"RAY_USAGE_STATS_ENABLED": "0", "RAY_DISABLE_DOCKER_CPU_WARNING": "1"})
+        env.update(self.extra_env)
+        new_enough = _at_least(self.ray_version, (2, 8))
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(self._command(new_enough), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _log_tail(self) -> str:
+        try:
+            with open(self.log_path or "", "rb") as handle:
+                return handle.read()[-3000:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        ready = {"client": False, "dashboard": False}
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise HeadError(f"ray start exited with code {self.proc.returncode}:\n{self._log_tail()}")
+            if not ready["client"]:
+                try:
+                    reply = grpc_unary(self.host, self.ports["client"], "/ray.rpc.RayletDriver/ClusterInfo",
+                                       field_varint(1, 6), 2.0)
+                    ready["client"] = reply.status == 0
+                except NetError:
+                    pass
+            if not ready["dashboard"]:
+                try:
+                    ready["dashboard"] = http_get(self.dashboard_url + "api/version", 2.0).status == 200
+                except NetError:
+                    pass
+            if all(ready.values()):
+                return
+            time.sleep(0.25)
+        raise HeadError(f"the local Ray head was not ready within {timeout:.0f} s ({ready}):\n{self._log_tail()}")
+
+    def _group_alive(self, pgid: int) -> bool:
+        try:
+            import psutil
+        except ImportError:  # pragma: no cover - psutil is a dependency
+            try:
+                os.killpg(pgid, 0)
+                return True
+            except OSError:
+                return False
+        for proc in psutil.process_iter(["status"]):
+            try:
+                if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                    return True
+            except (OSError, psutil.Error):
+                continue
+        return False
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop the head's whole process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            pgid = proc.pid
+            try:
+                proc.send_signal(signal.SIGTERM)
+            except OSError:
+                pass
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and self._group_alive(pgid):
+                time.sleep(0.2)
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+        if self.temp_dir:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+            self.temp_dir = None
+
+    def __enter__(self) -> "LocalHead":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _at_least(version: Optional[str], wanted: tuple) -> bool:
+    try:
+        parts = tuple(int(x) for x in (version or "0").split(".")[:2])
+    except ValueError:
+        return True
+    return parts >= wanted

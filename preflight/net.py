@@ -1,0 +1,286 @@
+"""Bounded network steps: DNS, TCP, one unary gRPC call over HTTP/2, one HTTP GET.
+
+Every function takes a timeout and raises ``NetError`` with a ``kind`` a check can judge:
+``dns``, ``refused``, ``connect-timeout``, ``unreachable``, ``silent``, ``closed``,
+``http1`` (an HTTP/1.x server where gRPC was expected), ``not-grpc``, ``tls``.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+
+class NetError(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def _in_thread(func, timeout: float):  # type: ignore[no-untyped-def]
+    """Run a blocking call that has no timeout of its own (getaddrinfo) in a daemon thread."""
+    box: Dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = func()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="preflight-dns", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]
+
+
+def resolve(host: str, port: int, timeout: float) -> List[Tuple[int, str]]:
+    """Resolve ``host``: a list of (family, address). Raises ``NetError('dns')``."""
+    try:
+        infos = _in_thread(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+    except TimeoutError:
+        raise NetError("dns", f"name {host!r} did not resolve within {timeout:g} s") from None
+    except (socket.gaierror, UnicodeError, OSError) as exc:
+        raise NetError("dns", f"name {host!r} does not resolve ({_reason(exc)})") from None
+    seen: List[Tuple[int, str]] = []
+    for family, _, _, _, sockaddr in infos:
+        item = (family, sockaddr[0])
+        if item not in seen:
+            seen.append(item)
+    return seen
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return str(text)
+
+
+def connect(host: str, port: int, timeout: float, addresses: Optional[List[Tuple[int, str]]] = None) -> socket.socket:
+    """Open a TCP connection within ``timeout`` seconds (DNS included)."""
+    started = time.monotonic()
+    addresses = addresses or resolve(host, port, timeout)
+    last: Optional[NetError] = None
+    for family, address in addresses:
+        remaining = timeout - (time.monotonic() - started)
+        if remaining <= 0:
+            break
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.settimeout(remaining)
+        try:
+            sock.connect((address, port))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        except ConnectionRefusedError:
+            last = NetError("refused", f"connection to {_hp(host, port)} refused: nothing listens there")
+        except socket.timeout:
+            last = NetError("connect-timeout", f"no TCP answer from {_hp(host, port)} within {timeout:g} s")
+        except OSError as exc:
+            last = NetError("unreachable", f"{_hp(host, port)} is unreachable ({_reason(exc)})")
+        sock.close()
+    raise last or NetError("connect-timeout", f"no TCP answer from {_hp(host, port)} within {timeout:g} s")
+
+
+def _hp(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass
+class GrpcReply:
+    status: int
+    message: str
+    payload: bytes
+    elapsed_s: float
+
+
+GRPC_CODES = {
+    0: "OK", 1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
+    6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION",
+    10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
+    15: "DATA_LOSS", 16: "UNAUTHENTICATED",
+}
+
+
+def grpc_unary(
+    host: str,
+    port: int,
+    path: str,
+    request: bytes,
+    timeout: float,
+    metadata: Optional[List[Tuple[str, str]]] = None,
+) -> GrpcReply:
+    """One unary gRPC call over plain-text HTTP/2, bounded by ``timeout`` from the first byte.
+
+    Implemented on ``h2`` so that the tool needs neither grpcio nor protobuf.
+    """
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.exceptions
+
+    started = time.monotonic()
+    sock = connect(host, port, timeout)
+    try:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        conn.initiate_connection()
+        stream = conn.get_next_available_stream_id()
+        headers = [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", path),
+            (":authority", _hp(host, port)),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            ("grpc-timeout", f"{max(1, int(timeout * 1000))}m"),
+            ("user-agent", "ray-preflight"),
+        ] + list(metadata or [])
+        conn.send_headers(stream, headers)
+        conn.send_data(stream, b"\x00" + struct.pack(">I", len(request)) + request, end_stream=True)
+        sock.sendall(conn.data_to_send())
+
+        received: Dict[str, str] = {}
+        body = bytearray()
+        got_any = False
+        while True:
+            remaining = timeout - (time.monotonic() - started)
+            if remaining <= 0:
+                if got_any:
+                    raise NetError("silent", f"{_hp(host, port)} answered but did not finish the call within {timeout:g} s")
+                raise NetError("silent", f"{_hp(host, port)} accepted the connection but sent no answer within {timeout:g} s")
+            sock.settimeout(remaining)
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError as exc:
+                raise NetError("closed", f"{_hp(host, port)} dropped the connection ({_reason(exc)})") from None
+            if not chunk:
+                raise NetError("closed", f"{_hp(host, port)} closed the connection without answering")
+            if not got_any and chunk[:5] == b"HTTP/":
+                first = chunk.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+                raise NetError("http1", f"{_hp(host, port)} speaks HTTP/1.x ({first!r}), not gRPC")
+            if not got_any and chunk[:1] == b"\x16":
+                raise NetError("tls", f"{_hp(host, port)} expects TLS")
+            got_any = True
+            try:
+                events = conn.receive_data(chunk)
+            except h2.exceptions.ProtocolError as exc:
+                raise NetError("not-grpc", f"{_hp(host, port)} does not speak HTTP/2 ({exc.__class__.__name__})") from None
+            done = False
+            for event in events:
+                if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                    received.update({str(k): str(v) for k, v in event.headers})
+                elif isinstance(event, h2.events.DataReceived):
+                    body.extend(event.data)
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    done = True
+                elif isinstance(event, h2.events.StreamReset):
+                    raise NetError("not-grpc", f"{_hp(host, port)} reset the call (HTTP/2 error {event.error_code})")
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    raise NetError("closed", f"{_hp(host, port)} ended the HTTP/2 connection (error {event.error_code})")
+            pending = conn.data_to_send()
+            if pending:
+                sock.sendall(pending)
+            if done:
+                break
+        if received.get(":status", "200") != "200" or "grpc-status" not in received:
+            raise NetError(
+                "not-grpc",
+                f"{_hp(host, port)} answered HTTP/2 status {received.get(':status', '?')} without a gRPC status",
+            )
+        payload = bytes(body[5:]) if len(body) >= 5 else b""
+        return GrpcReply(
+            status=int(received.get("grpc-status", "2") or 2),
+            message=received.get("grpc-message", ""),
+            payload=payload,
+            elapsed_s=time.monotonic() - started,
+        )
+    finally:
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+
+@dataclass
+class HttpAnswer:
+    url: str
+    status: int
+    headers: Dict[str, str]
+    body: bytes
+    elapsed_s: float
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+MAX_BODY = 32 * 1024 * 1024
+
+
+def http_get(url: str, timeout: float, max_body: int = MAX_BODY) -> HttpAnswer:
+    """GET ``url`` without following redirects; the whole exchange is bounded by ``timeout``."""
+    import http.client
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            return None
+
+    opener = urllib.request.build_opener(_NoRedirect())
+    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "ray-preflight"})
+    started = time.monotonic()
+    where = url.split("?")[0]
+    try:
+        try:
+            response = opener.open(request, timeout=timeout)
+        except urllib.error.HTTPError as exc:  # 3xx (not followed), 4xx, 5xx: still an answer
+            response = exc
+        with response:
+            body = _read_bounded(response, max_body, started, timeout)
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            return HttpAnswer(url, int(response.status or response.code), headers, body, time.monotonic() - started)
+    except NetError:
+        raise
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, ConnectionRefusedError):
+            raise NetError("refused", f"connection to {where} refused: nothing listens there") from None
+        if isinstance(reason, socket.gaierror):
+            raise NetError("dns", f"the host of {where} does not resolve ({_reason(reason)})") from None
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            raise NetError("connect-timeout", f"no answer from {where} within {timeout:g} s") from None
+        if isinstance(reason, ssl.SSLError):
+            raise NetError("tls", f"TLS with {where} failed ({_reason(reason)})") from None
+        raise NetError("unreachable", f"{where} is unreachable ({_reason(reason) if isinstance(reason, BaseException) else reason})") from None
+    except (socket.timeout, TimeoutError):
+        raise NetError("silent", f"{where} accepted the connection but sent no answer within {timeout:g} s") from None
+    except ssl.SSLError as exc:
+        raise NetError("tls", f"TLS with {where} failed ({_reason(exc)})") from None
+    except (http.client.HTTPException, ConnectionError, OSError) as exc:
+        raise NetError("garbage", f"{where} did not answer HTTP ({type(exc).__name__}: {_reason(exc)})") from None
+
+
+def _read_bounded(response, max_body: int, started: float, timeout: float) -> bytes:  # type: ignore[no-untyped-def]
+    chunks = []
+    size = 0
+    while True:
+        if time.monotonic() - started > timeout:
+            raise NetError("silent", f"{response.geturl()} did not finish its answer within {timeout:g} s")
+        chunk = response.read(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_body:
+            raise NetError("garbage", f"{response.geturl()} sent more than {max_body // (1024 * 1024)} MB")

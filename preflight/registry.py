@@ -1,0 +1,104 @@
+"""The registry of probes and checks: ordered dicts, decorators that add to them, and
+``get()`` functions that hand out copies (the shape of nox's session registry).
+
+A check names the facts it needs by parameter name, the way a pytest test names its
+fixtures: ``def python_version(client, server): ...`` needs the facts of the probes
+``client`` and ``server``. A parameter with a default (``dashboard=None``) is optional:
+when that probe could not gather its facts the check still runs and receives the default.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
+
+#: Facts every run provides without a probe.
+GIVEN = ("config", "profile", "target", "ctx")
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    func: Callable[..., Any]
+    needs: Tuple[str, ...]
+    optional: Tuple[str, ...]
+    #: Checks that must pass (or warn) before this probe may run (e.g. the live job).
+    gate: Tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    func: Callable[..., Any]
+    needs: Tuple[str, ...]
+    optional: Tuple[str, ...]
+    description: str = ""
+    origin: str = "built-in"
+
+
+_PROBES: "OrderedDict[str, Probe]" = OrderedDict()
+_CHECKS: "OrderedDict[str, Check]" = OrderedDict()
+
+
+def _parameters(func: Callable[..., Any]) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    needs, optional = [], []
+    for param in inspect.signature(func).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"{func.__qualname__}: facts are named parameters, not *args/**kwargs")
+        (needs if param.default is param.empty else optional).append(param.name)
+    return tuple(needs), tuple(optional)
+
+
+def _first_line(func: Callable[..., Any]) -> str:
+    doc = inspect.getdoc(func) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def probe(name: Optional[str] = None, *, gate: Tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a probe: a function that gathers one kind of fact (all the I/O lives here)."""
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        probe_name = name or func.__name__
+        needs, optional = _parameters(func)
+        _PROBES[probe_name] = Probe(probe_name, func, needs, optional, tuple(gate), _first_line(func))
+        return func
+
+    return register
+
+
+def check(check_id: str, title: str, *, origin: str = "built-in") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a check: a pure function of facts that returns an ``Outcome``."""
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        needs, optional = _parameters(func)
+        _CHECKS[check_id] = Check(check_id, title, func, needs, optional, _first_line(func), origin)
+        return func
+
+    return register
+
+
+def load_builtin() -> None:
+    """Import the built-in checks (they register themselves on import)."""
+    import checks  # noqa: F401
+
+
+def probes() -> "OrderedDict[str, Probe]":
+    load_builtin()
+    return OrderedDict(_PROBES)
+
+
+def checks() -> "OrderedDict[str, Check]":
+    load_builtin()
+    return OrderedDict(_CHECKS)
+
+
+def describe() -> Dict[str, Dict[str, Any]]:
+    """What ``ray-preflight list`` shows."""
+    return {
+        c.id: {"title": c.title, "description": c.description, "facts": list(c.needs + c.optional), "origin": c.origin}
+        for c in checks().values()
+    }

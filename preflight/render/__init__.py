@@ -1,0 +1,1 @@
+"""Renderers turn a Report into text, JSON or HTML. A renderer never connects."""
