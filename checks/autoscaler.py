@@ -71,6 +71,8 @@ def autoscaler(dashboard, profile) -> Outcome:  # type: ignore[no-untyped-def]
             return warned(f"{summary}, but profile {profile.name} expects autoscaling",
                           "check the RayCluster's enableInTreeAutoscaling and the head pod's `autoscaler` container", **shape)
         return passed(summary, **shape)
+    if not active and cpus is None:
+        return skipped("the autoscaler has not reported the cluster's nodes yet (did the head just start?)", **shape)
     if not typed:
         summary = f"no autoscaling (read-only provider): fixed size, {size}"
         if expects:

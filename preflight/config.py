@@ -30,11 +30,6 @@ class RunConfig:
     fib_tasks: int = 0
     environ: Dict[str, str] = field(default_factory=dict)
 
-    def selected(self) -> Tuple[str, ...]:
-        known = registry.checks()
-        chosen = self.only or tuple(known)
-        return tuple(c for c in known if c in chosen and c not in self.skip)
-
 
 def _ids(value: Union[None, str, Iterable[str]], flag: str) -> Tuple[str, ...]:
     if value is None:

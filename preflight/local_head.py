@@ -7,6 +7,7 @@ and the dashboard on free ports and a short temporary directory, and stops that 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -142,14 +143,22 @@ class LocalHead:
                 except NetError:
                     pass
             if not ready["dashboard"]:
-                try:
-                    ready["dashboard"] = http_get(self.dashboard_url + "api/version", 2.0).status == 200
-                except NetError:
-                    pass
+                ready["dashboard"] = self._dashboard_sees_a_node()
             if all(ready.values()):
                 return
             time.sleep(0.25)
         raise HeadError(f"the local Ray head was not ready within {timeout:.0f} s ({ready}):\n{self._log_tail()}")
+
+    def _dashboard_sees_a_node(self) -> bool:
+        """The dashboard answers and the cluster status already counts the head's CPUs."""
+        try:
+            answer = http_get(self.dashboard_url + "api/cluster_status", 2.0)
+            status = json.loads(answer.body.decode("utf-8")) if answer.status == 200 else {}
+        except (NetError, ValueError, UnicodeDecodeError):
+            return False
+        data = status.get("data") or {}
+        usage = ((data.get("clusterStatus") or {}).get("loadMetricsReport") or {}).get("usage") or {}
+        return bool(usage.get("CPU"))
 
     def _group_alive(self, pgid: int) -> bool:
         try:

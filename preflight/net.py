@@ -272,7 +272,7 @@ def http_get(url: str, timeout: float, max_body: int = MAX_BODY) -> HttpAnswer:
 
 
 def _read_bounded(response, max_body: int, started: float, timeout: float) -> bytes:  # type: ignore[no-untyped-def]
-    chunks = []
+    chunks: List[bytes] = []
     size = 0
     while True:
         if time.monotonic() - started > timeout:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 #: Facts every run provides without a probe.
 GIVEN = ("config", "profile", "target", "ctx")
@@ -45,7 +45,8 @@ _CHECKS: "OrderedDict[str, Check]" = OrderedDict()
 
 
 def _parameters(func: Callable[..., Any]) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
-    needs, optional = [], []
+    needs: List[str] = []
+    optional: List[str] = []
     for param in inspect.signature(func).parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise TypeError(f"{func.__qualname__}: facts are named parameters, not *args/**kwargs")
@@ -62,9 +63,8 @@ def probe(name: Optional[str] = None, *, gate: Tuple[str, ...] = ()) -> Callable
     """Register a probe: a function that gathers one kind of fact (all the I/O lives here)."""
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        probe_name = name or func.__name__
-        needs, optional = _parameters(func)
-        _PROBES[probe_name] = Probe(probe_name, func, needs, optional, tuple(gate), _first_line(func))
+        made = make_probe(func, name, gate)
+        _PROBES[made.name] = made
         return func
 
     return register
@@ -74,11 +74,20 @@ def check(check_id: str, title: str, *, origin: str = "built-in") -> Callable[[C
     """Register a check: a pure function of facts that returns an ``Outcome``."""
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        needs, optional = _parameters(func)
-        _CHECKS[check_id] = Check(check_id, title, func, needs, optional, _first_line(func), origin)
+        _CHECKS[check_id] = make_check(check_id, title, func, origin)
         return func
 
     return register
+
+
+def make_probe(func: Callable[..., Any], name: Optional[str] = None, gate: Tuple[str, ...] = ()) -> Probe:
+    needs, optional = _parameters(func)
+    return Probe(name or func.__name__, func, needs, optional, tuple(gate), _first_line(func))
+
+
+def make_check(check_id: str, title: str, func: Callable[..., Any], origin: str = "built-in") -> Check:
+    needs, optional = _parameters(func)
+    return Check(check_id, title, func, needs, optional, _first_line(func), origin)
 
 
 def load_builtin() -> None:

@@ -68,12 +68,18 @@ def _closure(check_ids: List[str], checks: Dict[str, Check], probes: Dict[str, P
     return wanted_checks, wanted_probes
 
 
-def run(config: RunConfig, on_slow: Optional[SlowCallback] = None) -> Report:
+def run(
+    config: RunConfig,
+    on_slow: Optional[SlowCallback] = None,
+    checks: Optional[Dict[str, Check]] = None,
+    probes: Optional[Dict[str, Probe]] = None,
+) -> Report:
+    """Run the selected checks of ``config``; ``checks``/``probes`` default to the registry's."""
     started = time.monotonic()
     deadline = started + config.timeout_s
-    checks = registry.checks()
-    probes = registry.probes()
-    selected = list(config.selected())
+    checks = registry.checks() if checks is None else checks
+    probes = registry.probes() if probes is None else probes
+    selected = [c for c in checks if c in (config.only or checks) and c not in config.skip]
     to_check, to_probe = _closure(selected, checks, probes)
     ctx = Context(config, deadline)
 
@@ -195,7 +201,7 @@ def run(config: RunConfig, on_slow: Optional[SlowCallback] = None) -> Report:
                 {}, time.monotonic() - started,
             )
 
-    public_facts = {}
+    public_facts: Dict[str, Any] = {}
     for name in sorted(to_probe):
         value = facts.get(name)
         if isinstance(value, _Failed):

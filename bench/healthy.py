@@ -1,0 +1,33 @@
+"""A healthy cluster: the full ray-preflight run (all but fibonacci) next to `ray.init(); ray.shutdown()`.
+
+Starts a throwaway Ray head (preflight.local_head.LocalHead, ~8 s), then each round runs
+`ray-preflight --skip fibonacci --address ... --dashboard-url ... --gcs-address ...` and a child doing
+`import ray; ray.init(address); ray.shutdown()`. Usage: python bench/healthy.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import sys
+
+from _common import Bench, Variant, base_parser, head_args, interleave, local_head, tool_cmd
+
+RATIO_TARGET = 0.25
+
+RAY_INIT = "import sys, ray; ray.init(sys.argv[1]); ray.shutdown()"
+
+
+def main() -> int:
+    args = base_parser(__doc__.splitlines()[0], default_runs=3).parse_args()
+    bench = Bench("healthy", args.runs, args.json)
+    with local_head(bench) as head:
+        tool = Variant("ray-preflight", tool_cmd("--skip", "fibonacci", *head_args(head)), timeout=120)
+        ray = Variant("ray.init+shutdown", [sys.executable, "-c", RAY_INIT, head.address], timeout=180)  # type: ignore[attr-defined]
+        samples = interleave([tool, ray], args.runs, bench)
+    bench.timing("ray-preflight --skip fibonacci", samples[tool.name])
+    bench.timing("ray.init + ray.shutdown", samples[ray.name])
+    bench.ratio("ray-preflight / ray.init", samples[tool.name], samples[ray.name], RATIO_TARGET)
+    return bench.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

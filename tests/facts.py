@@ -1,0 +1,46 @@
+"""Plain fact dictionaries shaped like the probes' output, for unit tests of checks."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+
+def client_facts(python: str = "3.8.18", ray: Optional[str] = "2.2.0", missing: Optional[list] = None) -> Dict[str, Any]:
+    major_minor = ".".join(python.split(".")[:2])
+    return {
+        "python": {"version": python, "major_minor": major_minor, "implementation": "CPython", "executable": "/venv/bin/python"},
+        "ray": {"version": ray, "missing_client_extras": missing or []},
+        "packages": {"ray": ray},
+        "host": {"cpus": 2},
+    }
+
+
+def server_facts(ray: str = "2.2.0", python: str = "3.8.18") -> Dict[str, Any]:
+    return {"ray_version": ray, "python_version": python, "source": "GCS head:6379"}
+
+
+def cluster_status(active: Dict[str, int], error: Optional[str] = None, pending: Optional[Dict[str, int]] = None,
+                   failed: Optional[list] = None, cpus: float = 2.0) -> Dict[str, Any]:
+    return {
+        "autoscalingStatus": "Cluster status: ...",
+        "autoscalingError": error,
+        "clusterStatus": {
+            "autoscalerReport": {
+                "activeNodes": active,
+                "pendingLaunches": pending or {},
+                "pendingNodes": [],
+                "failedNodes": failed or [],
+            },
+            "loadMetricsReport": {"usage": {"CPU": [0.0, cpus]}, "resourceDemand": []},
+        },
+    }
+
+
+def dashboard_facts(status: Optional[Dict[str, Any]] = None, ok: bool = True, **extra: Any) -> Dict[str, Any]:
+    facts: Dict[str, Any] = {"url": "http://head:8265/", "ok": ok}
+    if ok:
+        facts.update(ray_version="2.2.0", ray_commit="abc", version_ms=3.0)
+        if status is not None:
+            facts["cluster_status"] = status
+    facts.update(extra)
+    return facts

@@ -1,0 +1,172 @@
+"""Against a real Ray head (started once by the ``ray_head`` fixture with the installed Ray):
+the CLI and the notebook API, as a user runs them.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+import preflight
+from preflight.model import Status
+from tests.conftest import closed_port, run_cli
+
+SIX = ["reachability", "ray-version", "python-version", "dashboard", "autoscaler", "fibonacci"]
+pytestmark = pytest.mark.live
+
+
+def test_all_six_checks_pass_through_the_cli_json(head_args) -> None:  # type: ignore[no-untyped-def]
+    proc = run_cli([*head_args, "--format", "json"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)  # exactly one JSON object on stdout
+    assert set(report) >= {"ok", "profile", "target", "duration_s", "results"}
+    assert report["ok"] is True and report["profile"] == "auto"
+    assert set(report["target"]) >= {"address", "dashboard_url"}
+    assert [r["id"] for r in report["results"]] == SIX
+    for result in report["results"]:
+        assert set(result) >= {"id", "title", "status", "summary", "remedy", "duration_s", "details"}
+        assert result["status"] == "pass", result
+    fib = report["results"][-1]
+    assert "matched the local results" in fib["summary"] and fib["details"]["nodes"]
+
+
+def test_text_output_has_a_line_per_check_and_a_verdict(head_args) -> None:  # type: ignore[no-untyped-def]
+    proc = run_cli([*head_args, "--skip", "fibonacci", "-v"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    for cid in SIX[:-1]:
+        assert any(cid in line for line in lines)
+    assert lines[-1].startswith("GO: nothing failed: 5 passed")
+    assert "ping_ms" in proc.stdout  # -v shows details
+
+
+def test_notebook_api_returns_a_report(ray_head) -> None:  # type: ignore[no-untyped-def]
+    report = preflight.check(ray_head.address, dashboard_url=ray_head.dashboard_url, gcs_address=ray_head.gcs_address,
+                             fib_tasks=2)
+    assert report.ok, report.to_dict()
+    assert report["python-version"].status is Status.PASS
+    assert "client and server both run Python" in report["python-version"].summary
+    assert report.to_dict()["results"][0]["id"] == "reachability"
+    html = report._repr_html_()
+    assert "GO" in html and "fibonacci" in html and "<table>" in html
+    assert "ray" not in sys.modules, "the API must not import Ray into the notebook's process"
+
+
+def test_fy23_profile_against_the_latest_ray_fails_with_remedies(head_args) -> None:  # type: ignore[no-untyped-def]
+    proc = run_cli([*head_args, "--profile", "fy23-q2", "--format", "json"])
+    assert proc.returncode == 1
+    results = {r["id"]: r for r in json.loads(proc.stdout)["results"]}
+    assert results["ray-version"]["status"] == "fail"
+    assert "2.2.0" in results["ray-version"]["remedy"]
+    assert results["python-version"]["status"] == "fail"
+    assert "Python 3.8" in results["python-version"]["remedy"]
+    assert results["fibonacci"]["status"] == "skip"  # never runs a job from a client that would break it
+    assert results["reachability"]["status"] == "pass"
+
+
+def test_only_and_skip(head_args) -> None:  # type: ignore[no-untyped-def]
+    only = json.loads(run_cli([*head_args, "--only", "python-version,reachability", "-f", "json"]).stdout)
+    assert [r["id"] for r in only["results"]] == ["reachability", "python-version"]
+    skip = json.loads(run_cli([*head_args, "--skip", "fibonacci,dashboard", "-f", "json"]).stdout)
+    assert [r["id"] for r in skip["results"]] == ["reachability", "ray-version", "python-version", "autoscaler"]
+
+
+def test_closed_port_fails_reachability_and_skips_the_rest_quickly() -> None:
+    port = closed_port()
+    started = time.monotonic()
+    proc = run_cli(["--address", f"ray://127.0.0.1:{port}", "--gcs-address", f"127.0.0.1:{closed_port()}",
+                    "--dashboard-url", f"http://127.0.0.1:{closed_port()}/", "-f", "json"])
+    elapsed = time.monotonic() - started
+    assert elapsed < 3, elapsed
+    assert proc.returncode == 1
+    results = {r["id"]: r for r in json.loads(proc.stdout)["results"]}
+    assert results["reachability"]["status"] == "fail" and "refused" in results["reachability"]["summary"]
+    bad = [cid for cid, r in results.items() if r["status"] in ("fail", "error")]
+    assert bad == ["reachability"], results  # one root cause, one red line
+    assert "cluster unreachable" in results["python-version"]["summary"]
+
+
+def test_silent_listener_gets_a_verdict_within_the_connect_timeout(silent_listener) -> None:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    proc = run_cli(["--address", f"ray://127.0.0.1:{silent_listener.port}", "--gcs-address", f"127.0.0.1:{closed_port()}",
+                    "--dashboard-url", f"http://127.0.0.1:{closed_port()}/", "--connect-timeout", "2", "-f", "json"])
+    elapsed = time.monotonic() - started
+    assert elapsed < 2 + 1, elapsed
+    results = {r["id"]: r for r in json.loads(proc.stdout)["results"]}
+    assert results["reachability"]["status"] == "fail"
+    assert "no Ray Client answer within 2 s" in results["reachability"]["summary"]
+    assert proc.returncode == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--address", "ray//h"],
+        ["--address", "ray://"],
+        ["--address", "ray://h:0"],
+        ["--address", "ray://h:99999"],
+        ["--address", "ray://h:port"],
+        ["--address", "http://h:8265"],
+        ["--address", "h", "--profile", "nope"],
+        ["--address", "h", "--only", "nope"],
+        ["--address", "h", "--skip", "reachability,nope"],
+        ["--address", "h", "--timeout", "0"],
+        ["--address", "h", "--timeout", "nan"],
+        ["--address", "h", "--connect-timeout", "-3"],
+        ["--address", "h", "--format", "yaml"],
+        ["--address", "h", "--fib-size", "0"],
+        ["--address", "h", "--dashboard-url", "ftp://x"],
+        ["--bogus-flag"],
+        ["--address"],
+        ["--local", "--address", "h"],
+        [],  # no address anywhere with the auto profile
+    ],
+)
+def test_unusable_input_exits_2_with_one_line(args) -> None:  # type: ignore[no-untyped-def]
+    proc = run_cli(args, timeout=30)
+    assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ray-preflight: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_malformed_ray_address_env_exits_2() -> None:
+    proc = run_cli([], env_extra={"RAY_ADDRESS": "ray://h:notaport"}, timeout=30)
+    assert proc.returncode == 2 and "RAY_ADDRESS" in proc.stderr
+
+
+def test_api_raises_value_error_with_the_cli_message() -> None:
+    with pytest.raises(ValueError, match="port 0 is outside 1-65535"):
+        preflight.check("ray://h:0")
+
+
+def test_list_profiles_and_version() -> None:
+    listing = run_cli(["list"], timeout=30)
+    assert listing.returncode == 0 and all(cid in listing.stdout for cid in SIX)
+    profiles = run_cli(["profiles"], timeout=30)
+    assert "fy23-q2" in profiles.stdout and "2.2.0" in profiles.stdout
+    version = run_cli(["--version"], timeout=30)
+    assert version.stdout.strip() == f"ray-preflight {preflight.__version__}"
+
+
+def test_import_preflight_stays_light() -> None:
+    code = "import sys, preflight; print(sorted(m for m in ('ray', 'kubernetes', 'typer', 'h2') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.stdout.strip() == "[]"
+
+
+def test_local_starts_checks_and_stops_its_own_head() -> None:
+    before = set(glob.glob("/tmp/rpf-*"))
+    proc = run_cli(["--local", "--format", "json", "--fib-tasks", "2"], timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert [r["status"] for r in report["results"]] == ["pass"] * 6
+    assert set(glob.glob("/tmp/rpf-*")) <= before, "the throwaway head left its temp dir behind"
+    leftover = subprocess.run(["pgrep", "-f", report["target"]["gcs_address"].split(":")[-1]], capture_output=True, text=True)
+    assert leftover.stdout.strip() == "", "the throwaway head left processes behind"
