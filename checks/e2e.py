@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Set
 
 from checks.fib_job import MARKER
 from preflight.errors import Unavailable
@@ -17,6 +18,14 @@ from preflight.registry import check, probe
 
 #: Seconds kept back from the deadline to kill the job and report.
 _MARGIN_S = 0.5
+#: Jobs still running; killed at exit, so an interrupted run leaves no Ray client behind.
+_RUNNING: "Set[subprocess.Popen[bytes]]" = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in list(_RUNNING):
+        _kill(proc)
 
 
 def _kill(proc: "subprocess.Popen[bytes]") -> None:
@@ -41,6 +50,7 @@ def run_job(address: str, size: int, tasks: int, timeout: float) -> Dict[str, An
     t0 = time.monotonic()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             env=env, start_new_session=True)
+    _RUNNING.add(proc)
     try:
         stdout, stderr = proc.communicate(timeout=max(0.1, timeout))
     except subprocess.TimeoutExpired:
@@ -50,6 +60,8 @@ def run_job(address: str, size: int, tasks: int, timeout: float) -> Dict[str, An
     except BaseException:
         _kill(proc)
         raise
+    finally:
+        _RUNNING.discard(proc)
     text = stdout.decode("utf-8", "replace")
     for line in reversed(text.splitlines()):
         if line.startswith(MARKER):
