@@ -19,18 +19,23 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 # Make `import preflight` work even when the tool is not installed (the repository root is one level up).
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+if TYPE_CHECKING:  # pragma: no cover
+    from preflight.local_head import LocalHead
 
-def base_parser(description: str, default_runs: int) -> argparse.ArgumentParser:
+
+def base_parser(description: str, default_runs: int, default_warmup: int = 0) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--runs", type=int, default=default_runs,
                         help=f"interleaved rounds (one run of each variant per round; default {default_runs})")
+    parser.add_argument("--warmup", type=int, default=default_warmup,
+                        help=f"untimed rounds before the timed ones (default {default_warmup})")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object instead of the table")
     return parser
 
@@ -154,13 +159,13 @@ class Variant:
         return self.check(sample) if self.check else None
 
 
-def head_args(head) -> List[str]:  # type: ignore[no-untyped-def]
+def head_args(head: "LocalHead") -> List[str]:
     """The CLI flags that point ray-preflight at a ``LocalHead``."""
     return ["--address", head.address, "--dashboard-url", head.dashboard_url, "--gcs-address", head.gcs_address]
 
 
 @contextlib.contextmanager
-def local_head(bench: "Bench") -> Iterator[object]:
+def local_head(bench: "Bench") -> Iterator["LocalHead"]:
     """A throwaway Ray head (``preflight.local_head.LocalHead``) for the duration of the block; stopped on exit."""
     from preflight.local_head import LocalHead
 
@@ -173,17 +178,23 @@ def local_head(bench: "Bench") -> Iterator[object]:
         bench.progress("stopping the head ...")
 
 
-def interleave(variants: Sequence[Variant], runs: int, bench: "Bench", group: str = "") -> Dict[str, List[Sample]]:
-    """Run the variants in rounds (A B A B ...); progress and problems are recorded on ``bench``."""
+def interleave(variants: Sequence[Variant], runs: int, bench: "Bench", group: str = "", warmup: int = 0) -> Dict[str, List[Sample]]:
+    """Run the variants in rounds (A B A B ...), the first ``warmup`` rounds untimed; progress and problems
+    go to ``bench`` (a warm-up run that ends the wrong way is a note, not a problem)."""
     samples: Dict[str, List[Sample]] = {v.name: [] for v in variants}
     prefix = f"{group}/" if group else ""
-    for i in range(runs):
+    for i in range(-warmup, runs):
+        tag = f"warm-up {i + warmup + 1}/{warmup}" if i < 0 else f"{i + 1}/{runs}"
         for variant in variants:
             sample = variant.run()
-            samples[variant.name].append(sample)
             problem = variant.problem(sample)
             note = f"  !! {problem}" if problem else ""
-            bench.progress(f"[{i + 1}/{runs}] {prefix}{variant.name}: {sample.seconds:.3f} s (exit {sample.code}){note}")
+            bench.progress(f"[{tag}] {prefix}{variant.name}: {sample.seconds:.3f} s (exit {sample.code}){note}")
+            if i < 0:
+                if problem:
+                    bench.notes.append(f"warm-up {prefix}{variant.name} ({sample.seconds:.1f} s): {problem}")
+                continue
+            samples[variant.name].append(sample)
             if problem:
                 bench.problems.append(f"{prefix}{variant.name} run {i + 1}: {problem}")
     return samples
@@ -219,6 +230,7 @@ class Bench:
     name: str
     runs: int
     as_json: bool = False
+    warmup: int = 0
     rows: List[dict] = field(default_factory=list)
     ratios: List[dict] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
@@ -248,22 +260,24 @@ class Bench:
             ray_version: Optional[str] = version("ray")
         except Exception:  # noqa: BLE001 - informative only
             ray_version = None
+        tool_version: Optional[str] = None
         try:
             from preflight import __version__ as tool_version
-        except Exception:  # noqa: BLE001
-            tool_version = None
+        except Exception:  # noqa: BLE001 - informative only
+            pass
         return {"python": platform.python_version(), "ray": ray_version, "ray_preflight": tool_version,
                 "cpus": os.cpu_count(), "platform": platform.platform()}
 
     def finish(self) -> int:
         """Print the results; exit code 1 when a run did not end the way it should have (targets never fail it)."""
         if self.as_json:
-            print(json.dumps({"bench": self.name, "runs": self.runs, "environment": self.environment(),
+            print(json.dumps({"bench": self.name, "runs": self.runs, "warmup": self.warmup, "environment": self.environment(),
                               "timings": self.rows, "ratios": self.ratios, "notes": self.notes,
                               "problems": self.problems, **self.extra}, indent=2))
             return 1 if self.problems else 0
         env = self.environment()
-        print(f"\n{self.name}: {self.runs} interleaved round(s); Python {env['python']}, Ray {env['ray']}, "
+        warm = f" after {self.warmup} untimed" if self.warmup else ""
+        print(f"\n{self.name}: {self.runs} interleaved round(s){warm}; Python {env['python']}, Ray {env['ray']}, "
               f"ray-preflight {env['ray_preflight']}, {env['cpus']} CPU(s)")
         width = max([len(r["label"]) for r in self.rows + self.ratios] + [8])
         header = f"{'':{width}}  {'min':>9} {'median':>9} {'max':>9}   target"
@@ -272,7 +286,7 @@ class Bench:
         for row in self.rows:
             print(_line(row, width))
         if self.ratios:
-            print(f"{'ratio ray-preflight/alternative (per round)':{width}}")
+            print('ratio ray-preflight/alternative (per round)')
             for row in self.ratios:
                 print(_line(row, width))
         for note in self.notes:

@@ -69,11 +69,11 @@ def _fib_passed(sample: Sample) -> Optional[str]:
 
 
 def main() -> int:
-    parser = base_parser(__doc__.splitlines()[0], default_runs=3)
+    parser = base_parser(__doc__.splitlines()[0], default_runs=3, default_warmup=1)
     parser.add_argument("--fib-size", type=int, default=10_000, help="Fibonacci sequence size per task (default 10000)")
     parser.add_argument("--fib-tasks", type=int, default=2, help="task count, local and remote each (default 2)")
     args = parser.parse_args()
-    bench = Bench("fibonacci", args.runs, args.json)
+    bench = Bench("fibonacci", args.runs, args.json, args.warmup)
     bench.extra.update(fib_size=args.fib_size, fib_tasks=args.fib_tasks)
 
     with tempfile.TemporaryDirectory(prefix="rpf-bench-") as tmp:
@@ -83,9 +83,9 @@ def main() -> int:
         with local_head(bench) as head:
             tool = Variant("ray-preflight", tool_cmd("--only", "fibonacci", *head_args(head), "--fib-size", str(args.fib_size),
                                                      "--fib-tasks", str(args.fib_tasks)), timeout=180, check=_fib_passed)
-            seed = Variant("seed script", [sys.executable, seed_path, head.address, str(args.fib_size),  # type: ignore[attr-defined]
+            seed = Variant("seed script", [sys.executable, seed_path, head.address, str(args.fib_size),
                                            str(args.fib_tasks)], timeout=180, check=_seed_ok)
-            samples = interleave([tool, seed], args.runs, bench)
+            samples = interleave([tool, seed], args.runs, bench, warmup=args.warmup)
     label = f"(size {args.fib_size:,}, {args.fib_tasks} tasks)"
     bench.timing(f"ray-preflight --only fibonacci {label}", samples[tool.name])
     bench.timing(f"seed smoke-test script {label}", samples[seed.name])

@@ -17,12 +17,12 @@ RAY_INIT = "import sys, ray; ray.init(sys.argv[1]); ray.shutdown()"
 
 
 def main() -> int:
-    args = base_parser(__doc__.splitlines()[0], default_runs=3).parse_args()
-    bench = Bench("healthy", args.runs, args.json)
+    args = base_parser(__doc__.splitlines()[0], default_runs=3, default_warmup=1).parse_args()
+    bench = Bench("healthy", args.runs, args.json, args.warmup)
     with local_head(bench) as head:
         tool = Variant("ray-preflight", tool_cmd("--skip", "fibonacci", *head_args(head)), timeout=120)
-        ray = Variant("ray.init+shutdown", [sys.executable, "-c", RAY_INIT, head.address], timeout=180)  # type: ignore[attr-defined]
-        samples = interleave([tool, ray], args.runs, bench)
+        ray = Variant("ray.init+shutdown", [sys.executable, "-c", RAY_INIT, head.address], timeout=180)
+        samples = interleave([tool, ray], args.runs, bench, warmup=args.warmup)
     bench.timing("ray-preflight --skip fibonacci", samples[tool.name])
     bench.timing("ray.init + ray.shutdown", samples[ray.name])
     bench.ratio("ray-preflight / ray.init", samples[tool.name], samples[ray.name], RATIO_TARGET)

@@ -21,8 +21,8 @@ def _prints_version(sample: Sample) -> Optional[str]:
 
 
 def main() -> int:
-    args = base_parser(__doc__.splitlines()[0], default_runs=10).parse_args()
-    bench = Bench("startup", args.runs, args.json)
+    args = base_parser(__doc__.splitlines()[0], default_runs=10, default_warmup=1).parse_args()
+    bench = Bench("startup", args.runs, args.json, args.warmup)
 
     tools = [Variant("python -m preflight --version", tool_cmd("--version"), check=_prints_version)]
     script = console_script()
@@ -34,7 +34,7 @@ def main() -> int:
     ray = Variant("import ray", [sys.executable, "-c", "import ray"])
     floor = Variant("python -c pass", [sys.executable, "-c", "pass"])
 
-    samples = interleave(tools + [ray, floor], args.runs, bench)
+    samples = interleave(tools + [ray, floor], args.runs, bench, warmup=args.warmup)
     for tool in tools:
         limit = IMPORT_TARGET_S if tool.name.startswith("import") else VERSION_TARGET_S
         bench.timing(tool.name, samples[tool.name], limit)

@@ -7,6 +7,7 @@ raises (~30 s: Ray Client's connection timeout). Usage: python bench/unreachable
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Optional
 
@@ -33,33 +34,33 @@ def _raised(sample: Sample) -> Optional[str]:
     return None if "RAISED" in sample.stdout else f"ray.init did not raise: {sample.tail()}"
 
 
-def scenario(bench: Bench, name: str, client_port: int, runs: int, skip_ray_init: bool, limit: float) -> None:
+def scenario(bench: Bench, name: str, client_port: int, args: argparse.Namespace, limit: float) -> None:
     gcs_port, dashboard_port = closed_ports(2)
     tool = Variant("ray-preflight", tool_cmd(
         "--address", f"ray://127.0.0.1:{client_port}", "--gcs-address", f"127.0.0.1:{gcs_port}",
         "--dashboard-url", f"http://127.0.0.1:{dashboard_port}/", "--connect-timeout", f"{CONNECT_TIMEOUT:g}",
     ), expect_codes=(1,), timeout=120)
     variants = [tool]
-    if not skip_ray_init:
+    if not args.skip_ray_init:
         variants.append(Variant("ray.init", [sys.executable, "-c", RAY_INIT, f"ray://127.0.0.1:{client_port}"],
                                 expect_codes=(3,), timeout=180, check=_raised))
-    samples = interleave(variants, runs, bench, group=name)
+    samples = interleave(variants, args.runs, bench, group=name, warmup=args.warmup)
     bench.timing(f"{name}: ray-preflight", samples["ray-preflight"], limit)
-    if not skip_ray_init:
+    if not args.skip_ray_init:
         bench.timing(f"{name}: ray.init", samples["ray.init"])
-        bench.ratio(f"{name}", samples["ray-preflight"], samples["ray.init"])
+        bench.ratio(f"{name}: ray-preflight / ray.init", samples["ray-preflight"], samples["ray.init"])
 
 
 def main() -> int:
-    parser = base_parser(__doc__.splitlines()[0], default_runs=2)
+    parser = base_parser(__doc__.splitlines()[0], default_runs=2, default_warmup=0)
     parser.add_argument("--skip-ray-init", action="store_true", help="time only ray-preflight (no ~30 s ray.init runs)")
     args = parser.parse_args()
-    bench = Bench("unreachable", args.runs, args.json)
+    bench = Bench("unreachable", args.runs, args.json, args.warmup)
 
     (refused_port,) = closed_ports(1)
-    scenario(bench, "refused", refused_port, args.runs, args.skip_ray_init, REFUSED_TARGET_S)
+    scenario(bench, "refused", refused_port, args, REFUSED_TARGET_S)
     with SilentListener() as silent:
-        scenario(bench, "silent", silent.port, args.runs, args.skip_ray_init, CONNECT_TIMEOUT + 0.5)
+        scenario(bench, "silent", silent.port, args, CONNECT_TIMEOUT + 0.5)
 
     bench.notes.append(f"ray-preflight ran with --connect-timeout {CONNECT_TIMEOUT:g}; GCS and dashboard ports refuse in both scenarios")
     if args.skip_ray_init:

@@ -41,7 +41,8 @@ def _kill(proc: "subprocess.Popen[bytes]") -> None:
 
 def run_job(address: str, size: int, tasks: int, timeout: float) -> Dict[str, Any]:
     """Run the Fibonacci job in a child process of this Python; kill it at ``timeout``."""
-    command = [sys.executable, "-m", "checks.fib_job", json.dumps({"address": address, "size": size, "tasks": tasks})]
+    command = [sys.executable, "-c", "import sys; from checks.fib_job import entry; entry(sys.argv)",
+               json.dumps({"address": address, "size": size, "tasks": tasks})]
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")

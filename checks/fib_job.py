@@ -2,7 +2,7 @@
 
 It runs in a child so that the Ray connection it opens always closes (the child exits)
 and so that a hang can be killed. It prints one line ``RAY-PREFLIGHT-RESULT <json>``.
-Usage: ``python -m checks.fib_job '{"address": "ray://h:10001", "size": 10000, "tasks": 2}'``
+Usage: ``python -c "import sys; from checks.fib_job import entry; entry(sys.argv)" '{"address": ..., "size": 10000, "tasks": 2}'``
 """
 
 from __future__ import annotations
@@ -87,8 +87,8 @@ def main(argv: List[str]) -> Dict[str, Any]:
     return out
 
 
-if __name__ == "__main__":
-    result = main(sys.argv)
+def entry(argv: List[str]) -> None:
+    result = main(argv)
     sys.stdout.write("\n" + MARKER + json.dumps(result) + "\n")
     sys.stdout.flush()
     os._exit(0)  # do not wait for Ray's background threads

@@ -77,7 +77,8 @@ class LocalHead:
 
     def _command(self, runtime_env_port: bool) -> List[str]:
         p = self.ports
-        base = random.randrange(20000, 29900, 100)
+        # Workers get 100 ports between Ray's per-client servers (23000-24000) and the ephemeral range.
+        base = random.randrange(24100, 32000, 100)
         cmd = [
             self.python, "-c", _RAY_MAIN, "start", "--head", "--block",
             f"--node-ip-address={self.host}", f"--port={p['gcs']}",
