@@ -12,11 +12,9 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -42,59 +40,7 @@ def base_parser(description: str, default_runs: int, default_warmup: int = 0) ->
 
 # --- ports ---------------------------------------------------------------------------------------
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def closed_ports(count: int, host: str = "127.0.0.1") -> List[int]:
-    """``count`` distinct ports that were free a moment ago and on which nothing listens (connect: refused)."""
-    ports: List[int] = []
-    while len(ports) < count:
-        port = free_port(host)
-        if port not in ports:
-            ports.append(port)
-    return ports
-
-
-class SilentListener:
-    """A TCP listener on 127.0.0.1 that accepts every connection and never sends a byte (a thread accepts)."""
-
-    def __init__(self, host: str = "127.0.0.1"):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
-        self.sock.listen(128)
-        self.port = int(self.sock.getsockname()[1])
-        self.accepted: List[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, name="silent-listener", daemon=True)
-
-    def _accept(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.accepted.append(conn)  # keep a reference: never read, never write, never close early
-
-    def __enter__(self) -> "SilentListener":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        for conn in self.accepted + [self.sock]:
-            try:
-                conn.close()
-            except OSError:
-                pass
-
+from preflight.testing import SilentListener, closed_ports  # noqa: E402,F401  (re-exported to the scripts)
 
 # --- subprocesses ---------------------------------------------------------------------------------
 

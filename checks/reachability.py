@@ -8,12 +8,9 @@ from typing import Any, Dict, Optional
 
 from preflight.errors import Unavailable
 from preflight.model import Outcome, failed, passed
-from preflight.net import NetError, connect, grpc_unary, resolve
-from preflight.protowire import decode, field_varint, first_bytes
+from preflight.net import NetError, connect, resolve
+from preflight.ray_rpc import ping, ping_answer, status_name
 from preflight.registry import check, probe
-
-PING = 6  # ray.rpc.ClusterInfoType.TypeEnum.PING
-CLUSTER_INFO = "/ray.rpc.RayletDriver/ClusterInfo"
 
 
 @probe()
@@ -51,14 +48,12 @@ def ray_client(endpoint, target, ctx) -> Dict[str, Any]:  # type: ignore[no-unty
     if not endpoint.get("ok"):
         raise Unavailable(unreachable(endpoint))
     try:
-        reply = grpc_unary(target.host, target.port, CLUSTER_INFO, field_varint(1, PING), ctx.timeout())
+        reply = ping(target.host, target.port, ctx.timeout())
     except NetError as exc:
         return {"ok": False, "error_kind": exc.kind, "error": exc.message}
     facts: Dict[str, Any] = {"ping_ms": round(reply.elapsed_s * 1000, 1), "grpc_status": reply.status}
     if reply.status != 0:
-        from preflight.net import GRPC_CODES
-
-        code = GRPC_CODES.get(reply.status, str(reply.status))
+        code = status_name(reply.status)
         facts.update(
             ok=False,
             error_kind="not-ray-client",
@@ -68,7 +63,7 @@ def ray_client(endpoint, target, ctx) -> Dict[str, Any]:  # type: ignore[no-unty
         )
         return facts
     try:
-        answer = json.loads(first_bytes(decode(reply.payload), 2).decode("utf-8") or "null")
+        answer = json.loads(ping_answer(reply).decode("utf-8") or "null")
     except (ValueError, UnicodeDecodeError):
         answer = None
     facts.update(ok=True, answer=answer)

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from checks.reachability import require_head
 from preflight.errors import Unavailable
-from preflight.net import GRPC_CODES, NetError, grpc_unary
-from preflight.protowire import DecodeError, decode, field_bytes, first_bytes, first_int
+from preflight.net import NetError
+from preflight.ray_rpc import kv_get
 from preflight.registry import probe
-
-KV_GET = "/ray.rpc.InternalKVGcsService/InternalKVGet"
-
-
-def kv_get(host: str, port: int, key: str, namespace: str, timeout: float) -> Optional[bytes]:
-    """Read one key of the GCS internal KV; ``None`` when the key does not exist."""
-    request = field_bytes(1, key) + field_bytes(2, namespace)
-    reply = grpc_unary(host, port, KV_GET, request, timeout)
-    if reply.status != 0:
-        code = GRPC_CODES.get(reply.status, str(reply.status))
-        raise NetError("not-gcs", f"{host}:{port} answers gRPC but not as a Ray GCS ({code})")
-    try:
-        fields = decode(reply.payload)
-        status = decode(first_bytes(fields, 1))
-    except DecodeError as exc:
-        raise NetError("not-gcs", f"{host}:{port} sent an unreadable KV answer ({exc})") from None
-    if first_int(status, 1) != 0:  # GcsStatus.code: NotFound and friends
-        return None
-    return first_bytes(fields, 2)
 
 
 @probe()

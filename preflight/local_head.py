@@ -12,7 +12,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,23 +19,21 @@ import time
 from typing import Dict, List, Optional
 
 from preflight.errors import UsageError
-from preflight.net import NetError, grpc_unary, http_get
-from preflight.protowire import field_varint
+from preflight.net import NetError, http_get
+from preflight.ray_rpc import ping
+from preflight.testing import free_port
 
 _RAY_MAIN = "from ray.scripts.scripts import main; main()"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def _ray_version(python: str) -> Optional[str]:
     if python == sys.executable:
-        from checks.environment import version_of
+        from importlib import metadata
 
-        return version_of("ray")
+        try:
+            return metadata.version("ray")
+        except metadata.PackageNotFoundError:
+            return None
     try:
         out = subprocess.run([python, "-c", "from importlib.metadata import version; print(version('ray'))"],
                              capture_output=True, text=True, timeout=30)
@@ -138,9 +135,7 @@ class LocalHead:
                 raise HeadError(f"ray start exited with code {self.proc.returncode}:\n{self._log_tail()}")
             if not ready["client"]:
                 try:
-                    reply = grpc_unary(self.host, self.ports["client"], "/ray.rpc.RayletDriver/ClusterInfo",
-                                       field_varint(1, 6), 2.0)
-                    ready["client"] = reply.status == 0
+                    ready["client"] = ping(self.host, self.ports["client"], 2.0).status == 0
                 except NetError:
                     pass
             if not ready["dashboard"]:

@@ -14,7 +14,8 @@ import pytest
 
 import preflight
 from preflight.model import Status
-from tests.conftest import closed_port, run_cli
+from preflight.testing import closed_port
+from tests.conftest import run_cli
 
 SIX = ["reachability", "ray-version", "python-version", "dashboard", "autoscaler", "fibonacci"]
 pytestmark = pytest.mark.live

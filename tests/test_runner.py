@@ -4,6 +4,7 @@ gates, and the whole-run deadline. Probes here are small local functions (no net
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -130,6 +131,6 @@ def test_only_and_skip_select_checks() -> None:
     defs = [("a", lambda facts: passed("a")), ("b", lambda facts: passed("b"))]
     probes = [(facts, ())]
     assert [r.id for r in _run(probes, defs)] == ["a", "b"]
-    assert [r.id for r in run(CFG.__class__(**{**CFG.__dict__, "only": ("b",)}),
+    assert [r.id for r in run(dataclasses.replace(CFG, only=("b",)),
                               checks={c.id: c for c in (make_check(i, i, f) for i, f in defs)},
                               probes={"facts": make_probe(facts)})] == ["b"]
