@@ -5,8 +5,10 @@ the imports below is the order in which the checks are shown.
 # isort: off
 from checks import reachability  # noqa: F401
 from checks import client  # noqa: F401
+from checks import client_packages  # noqa: F401
 from checks import server  # noqa: F401
 from checks import dashboard  # noqa: F401
 from checks import autoscaler  # noqa: F401
 from checks import e2e  # noqa: F401
+from checks import parity  # noqa: F401
 # isort: on

@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional
 
 from packaging.version import InvalidVersion, Version
 
-from checks.environment import WATCHED, host_facts, missing_client_extras, python_facts, version_of
+from checks.environment import WATCHED, host_facts, python_facts, ray_client_protocol, ray_requirements, version_of
 from preflight.model import Outcome, failed, passed, reason_of, skipped, undecided, warned
 from preflight.registry import check, probe
 
@@ -17,14 +17,30 @@ def client() -> Dict[str, Any]:
     ray_version = version_of("ray")
     return {
         "python": python_facts(),
-        "ray": {"version": ray_version, "missing_client_extras": missing_client_extras() if ray_version else []},
+        "ray": {"version": ray_version, "requirements": ray_requirements() if ray_version else [],
+                "protocol": ray_client_protocol() if ray_version else None},
         "packages": {name: version_of(name) for name in WATCHED},
         "host": host_facts(),
     }
 
 
+#: The Ray Client protocol date of server releases, read from their wheels. A client Ray of the 2.x line that
+#: checks a protocol date (not the Ray version) connects to a server with the same date.
+SERVER_PROTOCOLS = {"2.1.0": "2022-10-05", "2.2.0": "2022-10-05"}
+
+#: The first Ray with a ``client`` extra; older releases put grpcio in the base requirements.
+_CLIENT_EXTRA_SINCE = Version("2.6.0")
+
+
 def pip_install_ray(version: Optional[str]) -> str:
-    return f'pip install "ray[client]=={version}"' if version else 'pip install "ray[client]"'
+    """The install line for a Ray Client of ``version`` (``ray==2.2.0``; ``ray[client]==2.6.0`` and later)."""
+    if not version:
+        return 'pip install "ray[client]"'
+    try:
+        extra = "[client]" if Version(version) >= _CLIENT_EXTRA_SINCE else ""
+    except InvalidVersion:
+        extra = "[client]"
+    return f'pip install "ray{extra}=={version}"'
 
 
 def server_ray_version(server: Optional[Dict[str, Any]], dashboard: Optional[Dict[str, Any]]) -> Optional[str]:
@@ -57,23 +73,27 @@ def ray_version(client, profile, server=None, dashboard=None) -> Outcome:  # typ
             expected=wanted,
             server=theirs,
         )
-    missing = client["ray"].get("missing_client_extras") or []
-    if missing:
-        return failed(
-            f"Ray {mine} is installed without the ray[client] extras (missing {', '.join(missing)})",
-            pip_install_ray(wanted or mine),
-            client=mine,
-            missing=missing,
-        )
     details = {"client": mine, "server": theirs, "profile": pin}
-    if pin and not _same_version(mine, pin):
-        note = f"; the server runs {theirs}" if theirs and not _same_version(theirs, pin) else ""
+    wrong_pin = bool(pin) and not _same_version(mine, str(pin))
+    wrong_server = bool(theirs) and not _same_version(mine, str(theirs))
+    if wrong_pin or wrong_server:
+        protocol = client["ray"].get("protocol")
+        if theirs and protocol and SERVER_PROTOCOLS.get(theirs) == protocol and not (pin and not _same_version(theirs, pin)):
+            return warned(
+                f"client Ray is {mine}, the server runs {theirs}: Ray {mine} connects (same client protocol, {protocol}), "
+                f"but Ray supports only matching versions",
+                pip_install_ray(theirs),
+                protocol=protocol,
+                **details,
+            )
+    if wrong_pin:
+        note = f"; the server runs {theirs}" if theirs and not _same_version(theirs, str(pin)) else ""
         return failed(
             f"client Ray is {mine}, profile {profile.name} expects {pin}{note}",
             pip_install_ray(pin),
             **details,
         )
-    if theirs and not _same_version(mine, theirs):
+    if wrong_server:
         return failed(
             f"client Ray is {mine}, the server runs {theirs}: the Ray Client needs the same version",
             pip_install_ray(theirs),

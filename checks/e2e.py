@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Any, Dict, Set
 
+from checks import fib_job
 from checks.fib_job import MARKER
 from preflight.errors import Unavailable
 from preflight.model import Outcome, failed, passed
@@ -41,13 +42,11 @@ def _kill(proc: "subprocess.Popen[bytes]") -> None:
 
 def run_job(address: str, size: int, tasks: int, timeout: float) -> Dict[str, Any]:
     """Run the Fibonacci job in a child process of this Python; kill it at ``timeout``."""
-    command = [sys.executable, "-c", "import sys; from checks.fib_job import entry; entry(sys.argv)",
-               json.dumps({"address": address, "size": size, "tasks": tasks})]
+    command = [sys.executable, "-c", "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')",
+               fib_job.__file__, json.dumps({"address": address, "size": size, "tasks": tasks})]
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     t0 = time.monotonic()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             env=env, start_new_session=True)
@@ -76,7 +75,7 @@ def run_job(address: str, size: int, tasks: int, timeout: float) -> Dict[str, An
             "stderr_tail": stderr.decode("utf-8", "replace")[-2000:], "wall_s": time.monotonic() - t0}
 
 
-@probe(gate=("ray-version", "python-version"))
+@probe(gate=("ray-version", "python-version", "client-packages"), owner="fibonacci")
 def fibonacci_run(target, config, ctx, ray_client) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """Connect with the client's Ray, run the Fibonacci tasks, verify them, disconnect."""
     if not ray_client.get("ok"):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
+import re
 import sys
-from typing import Any, Dict, List, Optional
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
 
 try:  # Python 3.8 has importlib.metadata too; keep the fallback explicit for type checkers
     from importlib import metadata
@@ -25,29 +28,53 @@ def version_of(name: str) -> Optional[str]:
         return None
 
 
-def missing_client_extras() -> List[str]:
-    """Requirements of ``ray[client]`` that are not installed (e.g. grpcio)."""
+def ray_requirements(extras: Tuple[str, ...] = ("client",)) -> List[Dict[str, Any]]:
+    """What the installed Ray declares it needs here (its base requirements and ``extras``), each with
+    the version this Python has: ``[{"name", "specifier", "installed", "extra"}]`` (``installed`` is None when absent).
+
+    Markers are evaluated for this interpreter, so ``grpcio>=1.42.0; python_version >= "3.10"`` only counts on 3.10+.
+    """
     try:
         requires = metadata.requires("ray") or []
     except metadata.PackageNotFoundError:
         return []
+    except Exception:  # noqa: BLE001 - a broken dist-info must not break the probe
+        return []
     from packaging.requirements import InvalidRequirement, Requirement
 
-    missing = []
+    found: List[Dict[str, Any]] = []
     for line in requires:
         try:
             req = Requirement(line)
         except InvalidRequirement:
             continue
-        if req.marker is None or "extra" not in str(req.marker):
+        extra = ""
+        if req.marker is not None:
+            try:
+                if req.marker.evaluate({"extra": ""}):
+                    extra = ""
+                else:
+                    extra = next((e for e in extras if req.marker.evaluate({"extra": e})), "-")
+            except Exception:  # noqa: BLE001 - an odd marker is not our finding
+                continue
+        if extra == "-":
             continue
-        try:
-            wanted = req.marker.evaluate({"extra": "client"}) and not req.marker.evaluate({"extra": ""})
-        except Exception:  # noqa: BLE001 - an odd marker is not our finding
-            continue
-        if wanted and version_of(req.name) is None and req.name not in missing:
-            missing.append(req.name)
-    return missing
+        found.append({"name": req.name, "specifier": str(req.specifier), "installed": version_of(req.name), "extra": extra})
+    return found
+
+
+def ray_client_protocol() -> Optional[str]:
+    """The Ray Client protocol date the installed Ray compares with the server's (Ray 2.x before exact-version
+    checks: ``CURRENT_PROTOCOL_VERSION`` in ``ray/util/client/__init__.py``), read from the file, never imported."""
+    try:
+        spec = importlib.util.find_spec("ray")  # finds the package without running it
+        if spec is None or not spec.origin:
+            return None
+        source = Path(spec.origin).parent / "util" / "client" / "__init__.py"
+        found = re.search(r"""^CURRENT_PROTOCOL_VERSION\s*=\s*["']([^"']+)["']""", source.read_text("utf-8", "replace"), re.M)
+    except Exception:  # noqa: BLE001 - unreadable: unknown
+        return None
+    return found.group(1) if found else None
 
 
 def python_facts() -> Dict[str, Any]:

@@ -2,7 +2,8 @@
 
 It runs in a child so that the Ray connection it opens always closes (the child exits)
 and so that a hang can be killed. It prints one line ``RAY-PREFLIGHT-RESULT <json>``.
-Usage: ``python -c "import sys; from checks.fib_job import entry; entry(sys.argv)" '{"address": ..., "size": 10000, "tasks": 2}'``
+It runs as ``__main__`` (``python fib_job.py '{"address": ..., "size": 10000, "tasks": 2}'``), so that
+cloudpickle ships its functions by value: the cluster's workers do not have this tool installed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, Dict, List
 
 MARKER = "RAY-PREFLIGHT-RESULT "
 _MOD = (1 << 61) - 1
+#: Packages whose versions must agree on both sides for objects to (de)serialise.
+PARITY = ("cloudpickle", "numpy", "pandas", "pyarrow")
 
 
 def fibonacci(size: int) -> List[int]:
@@ -31,6 +34,19 @@ def digest(sequence: List[int]) -> List[int]:
     return [len(sequence), last.bit_length(), last % _MOD]
 
 
+def installed(names: List[str]) -> Dict[str, Any]:
+    """The versions of ``names`` in this Python (None when absent), read from package metadata."""
+    from importlib import metadata
+
+    found: Dict[str, Any] = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except Exception:  # noqa: BLE001 - absent or unreadable
+            found[name] = None
+    return found
+
+
 def _node_id(ray: Any) -> str:
     context = ray.get_runtime_context()
     getter = getattr(context, "get_node_id", None)
@@ -39,8 +55,8 @@ def _node_id(ray: Any) -> str:
     return context.node_id.hex()  # Ray 2.2
 
 
-def main(argv: List[str]) -> Dict[str, Any]:
-    args = json.loads(argv[1])
+def main(spec: str) -> Dict[str, Any]:
+    args = json.loads(spec)
     size, tasks = int(args["size"]), int(args["tasks"])
     out: Dict[str, Any] = {"ok": False, "stage": "import", "size": size, "tasks": tasks}
     try:
@@ -74,6 +90,7 @@ def main(argv: List[str]) -> Dict[str, Any]:
         out["hosts"] = sorted({a["host"] for a in answers})
         out["ok"] = out["mismatches"] == 0 and len(answers) == tasks
         out["stage"] = "done"
+        _server_packages(ray, out)
     except BaseException as exc:  # noqa: BLE001 - every failure is reported as data
         out["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
     finally:
@@ -87,8 +104,20 @@ def main(argv: List[str]) -> Dict[str, Any]:
     return out
 
 
+def _server_packages(ray: Any, out: Dict[str, Any]) -> None:
+    """Ask a worker for its versions of the PARITY packages (informative: a failure here is reported, not fatal)."""
+    try:
+        out["server_packages"] = ray.get(ray.remote(installed).remote(list(PARITY)), timeout=30)
+    except BaseException as exc:  # noqa: BLE001
+        out["server_packages_error"] = f"{type(exc).__name__}: {exc}"[:500]
+
+
 def entry(argv: List[str]) -> None:
-    result = main(argv)
+    result = main(argv[-1])
     sys.stdout.write("\n" + MARKER + json.dumps(result) + "\n")
     sys.stdout.flush()
     os._exit(0)  # do not wait for Ray's background threads
+
+
+if __name__ == "__main__":
+    entry(sys.argv)

@@ -27,6 +27,9 @@ class Probe:
     #: Checks that must pass (or warn) before this probe may run (e.g. the live job).
     gate: Tuple[str, ...] = ()
     description: str = ""
+    #: The check this probe's work belongs to (the live job belongs to ``fibonacci``): when a run leaves that
+    #: check out, the probe does not run, and the checks that need its facts are skipped.
+    owner: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -59,11 +62,12 @@ def _first_line(func: Callable[..., Any]) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
-def probe(name: Optional[str] = None, *, gate: Tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def probe(name: Optional[str] = None, *, gate: Tuple[str, ...] = (),
+          owner: Optional[str] = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a probe: a function that gathers one kind of fact (all the I/O lives here)."""
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        made = make_probe(func, name, gate)
+        made = make_probe(func, name, gate, owner)
         _PROBES[made.name] = made
         return func
 
@@ -80,9 +84,10 @@ def check(check_id: str, title: str, *, origin: str = "built-in") -> Callable[[C
     return register
 
 
-def make_probe(func: Callable[..., Any], name: Optional[str] = None, gate: Tuple[str, ...] = ()) -> Probe:
+def make_probe(func: Callable[..., Any], name: Optional[str] = None, gate: Tuple[str, ...] = (),
+               owner: Optional[str] = None) -> Probe:
     needs, optional = _parameters(func)
-    return Probe(name or func.__name__, func, needs, optional, tuple(gate), _first_line(func))
+    return Probe(name or func.__name__, func, needs, optional, tuple(gate), _first_line(func), owner)
 
 
 def make_check(check_id: str, title: str, func: Callable[..., Any], origin: str = "built-in") -> Check:

@@ -149,6 +149,11 @@ def run(
         return all(n in facts for n in names)
 
     pending_probes = set(to_probe)
+    for name in sorted(pending_probes):
+        owner = probes[name].owner
+        if owner and owner not in selected:
+            facts[name] = _Failed(f"needs the {owner} check, which this run leaves out")
+            pending_probes.discard(name)
     while True:
         progressed = True
         while progressed:

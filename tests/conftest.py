@@ -1,6 +1,12 @@
 """Shared fixtures. ``ray_head`` starts a real Ray head (``ray start --head`` with the Ray
 Client server and the dashboard on free loopback ports and its own short temp dir) once
-per test session, with the Ray installed in this Python.
+per test module that uses it, with the Ray installed in this Python.
+
+Every Ray head on a machine hands its per-client servers ports from 23000 up, and two heads
+alive at once can hand out the same port (gRPC binds with SO_REUSEPORT): the first Ray Client
+session then fails with "Starting Ray client server failed". So no two heads of the suite
+overlap: each fixture head lives for one module and stops (with its per-client servers)
+before the next module starts its own.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from preflight.local_head import LocalHead
 from preflight.testing import SilentListener
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_head() -> Iterator[LocalHead]:
     head = LocalHead(num_cpus=2)
     if head.ray_version is None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 
-def client_facts(python: str = "3.8.18", ray: Optional[str] = "2.2.0", missing: Optional[list] = None) -> Dict[str, Any]:
+def client_facts(python: str = "3.8.18", ray: Optional[str] = "2.2.0", requirements: Optional[list] = None,
+                 protocol: Optional[str] = None, **packages: Optional[str]) -> Dict[str, Any]:
     major_minor = ".".join(python.split(".")[:2])
     return {
         "python": {"version": python, "major_minor": major_minor, "implementation": "CPython", "executable": "/venv/bin/python"},
-        "ray": {"version": ray, "missing_client_extras": missing or []},
-        "packages": {"ray": ray},
+        "ray": {"version": ray, "requirements": requirements or [], "protocol": protocol},
+        "packages": {"ray": ray, **packages},
         "host": {"cpus": 2},
     }
 

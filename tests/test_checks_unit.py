@@ -6,8 +6,10 @@ import pytest
 
 from checks.autoscaler import autoscaler
 from checks.client import python_version, ray_version
+from checks.client_packages import client_packages
 from checks.dashboard import classify, dashboard_check
 from checks.e2e import fibonacci
+from checks.parity import package_parity
 from checks.reachability import reachability
 from preflight import config, profiles
 from preflight.model import Missing, Status
@@ -25,18 +27,28 @@ class TestRayVersion:
         out = ray_version(client_facts(ray=None), AUTO, server_facts(ray="2.2.0"))
         assert out.status is Status.FAIL
         assert "not installed" in out.summary
-        assert out.remedy == 'pip install "ray[client]==2.2.0"'
-
-    def test_missing_client_extras_fail(self) -> None:
-        out = ray_version(client_facts(ray="2.60.0", missing=["grpcio"]), AUTO, server_facts(ray="2.60.0"))
-        assert out.status is Status.FAIL and "grpcio" in out.summary
-        assert out.remedy == 'pip install "ray[client]==2.60.0"'
+        assert out.remedy == 'pip install "ray==2.2.0"'  # Ray 2.2.0 has no [client] extra
 
     def test_mismatch_with_the_server_fails(self) -> None:
         out = ray_version(client_facts(ray="2.60.0"), AUTO, server_facts(ray="2.2.0"))
         assert out.status is Status.FAIL
         assert "2.60.0" in out.summary and "2.2.0" in out.summary
-        assert out.remedy == 'pip install "ray[client]==2.2.0"'
+        assert out.remedy == 'pip install "ray==2.2.0"'
+        newer = ray_version(client_facts(ray="2.2.0"), AUTO, server_facts(ray="2.60.0"))
+        assert newer.status is Status.FAIL and newer.remedy == 'pip install "ray[client]==2.60.0"'
+
+    def test_a_client_that_speaks_the_servers_protocol_warns_instead(self) -> None:
+        old = client_facts(ray="2.1.0", protocol="2022-10-05")
+        out = ray_version(old, AUTO, server_facts(ray="2.2.0"))
+        assert out.status is Status.WARN and "same client protocol" in out.summary
+        assert out.remedy == 'pip install "ray==2.2.0"'
+        assert ray_version(old, FY23, server_facts(ray="2.2.0")).status is Status.WARN
+        # an unknown server protocol, or a different one, stays a failure
+        assert ray_version(old, AUTO, server_facts(ray="2.3.0")).status is Status.FAIL
+        other = client_facts(ray="2.0.0", protocol="2022-07-24")
+        assert ray_version(other, AUTO, server_facts(ray="2.2.0")).status is Status.FAIL
+        # and the profile's pin still wins when the server is not the pinned release
+        assert ray_version(old, FY23, server_facts(ray="2.1.0")).status is Status.FAIL
 
     def test_profile_pin_wins_even_when_the_server_agrees_with_the_client(self) -> None:
         out = ray_version(client_facts(ray="2.60.0"), FY23, server_facts(ray="2.60.0"))
@@ -191,3 +203,55 @@ class TestFibonacci:
         run = {"ok": False, "stage": "init", "error": "RuntimeError: Python minor versions differ between client and server"}
         out = fibonacci(run, self.CFG)
         assert out.status is Status.FAIL and "Python minor versions differ" in out.summary
+
+
+def _req(name: str, specifier: str, installed, extra: str = "") -> dict:  # type: ignore[no-untyped-def]
+    return {"name": name, "specifier": specifier, "installed": installed, "extra": extra}
+
+
+class TestClientPackages:
+    def test_requirements_met_pass(self) -> None:
+        facts = client_facts(requirements=[_req("grpcio", ">=1.32.0", "1.70.0"), _req("protobuf", "!=3.19.5,>=3.15.3", "3.20.3")])
+        out = client_packages(facts)
+        assert out.status is Status.PASS and "grpcio 1.70.0" in out.summary
+
+    def test_out_of_range_and_missing_each_get_their_pip_argument(self) -> None:
+        facts = client_facts(ray="2.60.0", requirements=[
+            _req("protobuf", "!=3.19.5,>=3.15.3", "3.19.5"),
+            _req("grpcio", ">=1.42.0", None, extra="client"),
+        ])
+        out = client_packages(facts)
+        assert out.status is Status.FAIL
+        assert "protobuf 3.19.5 is outside !=3.19.5,>=3.15.3" in out.summary
+        assert "grpcio is missing (ray[client] requires grpcio>=1.42.0)" in out.summary
+        assert out.remedy == 'pip install "protobuf!=3.19.5,>=3.15.3" "grpcio>=1.42.0"'
+
+    def test_pydantic_2_breaks_ray_before_2_5_only(self) -> None:
+        out = client_packages(client_facts(ray="2.2.0", pydantic="2.10.6"))
+        assert out.status is Status.FAIL and "pydantic 2.10.6 breaks Ray 2.2.0" in out.summary
+        assert out.remedy == 'pip install "pydantic<2"'
+        assert client_packages(client_facts(ray="2.2.0", pydantic="1.10.21")).status is Status.PASS
+        assert client_packages(client_facts(ray="2.60.0", pydantic="2.10.6")).status is Status.PASS
+
+    def test_no_ray_is_a_skip_not_a_pass(self) -> None:
+        assert client_packages(client_facts(ray=None)).status is Status.SKIP
+
+
+class TestPackageParity:
+    def test_same_minor_passes_and_names_the_versions(self) -> None:
+        run = {"ok": True, "server_packages": {"numpy": "1.24.3", "pandas": None, "pyarrow": None, "cloudpickle": None}}
+        out = package_parity(run, client_facts(numpy="1.24.4"))
+        assert out.status is Status.PASS and "numpy 1.24.4 (server 1.24.3)" in out.summary
+
+    def test_differences_warn_with_the_pins_to_match(self) -> None:
+        run = {"ok": True, "server_packages": {"numpy": "1.24.4", "pandas": None, "pyarrow": "6.0.1", "cloudpickle": None}}
+        out = package_parity(run, client_facts(numpy="2.2.1", pandas="2.0.3", pyarrow="6.0.0"))
+        assert out.status is Status.WARN
+        assert "numpy 2.2.1 on the client, 1.24.4 on the server" in out.summary
+        assert "pandas 2.0.3 on the client, not installed on the server" in out.summary
+        assert "pyarrow" not in out.summary
+        assert 'pip install "numpy==1.24.4"' in (out.remedy or "") and "pandas" in (out.remedy or "")
+
+    def test_unknown_server_packages_skip_with_the_reason(self) -> None:
+        out = package_parity({"ok": True, "server_packages_error": "GetTimeoutError: 30 s"}, client_facts(numpy="1.24.4"))
+        assert out.status is Status.SKIP and "GetTimeoutError" in out.summary

@@ -4,7 +4,6 @@ the CLI and the notebook API, as a user runs them.
 
 from __future__ import annotations
 
-import glob
 import json
 import subprocess
 import sys
@@ -17,22 +16,23 @@ from preflight.model import Status
 from preflight.testing import closed_port
 from tests.conftest import run_cli
 
-SIX = ["reachability", "ray-version", "python-version", "dashboard", "autoscaler", "fibonacci"]
+EVERY = ["reachability", "ray-version", "python-version", "client-packages", "dashboard", "autoscaler", "fibonacci",
+         "package-parity"]
 pytestmark = pytest.mark.live
 
 
-def test_all_six_checks_pass_through_the_cli_json(head_args) -> None:  # type: ignore[no-untyped-def]
+def test_every_check_passes_through_the_cli_json(head_args) -> None:  # type: ignore[no-untyped-def]
     proc = run_cli([*head_args, "--format", "json"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)  # exactly one JSON object on stdout
     assert set(report) >= {"ok", "profile", "target", "duration_s", "results"}
     assert report["ok"] is True and report["profile"] == "auto"
     assert set(report["target"]) >= {"address", "dashboard_url"}
-    assert [r["id"] for r in report["results"]] == SIX
+    assert [r["id"] for r in report["results"]] == EVERY
     for result in report["results"]:
         assert set(result) >= {"id", "title", "status", "summary", "remedy", "duration_s", "details"}
         assert result["status"] == "pass", result
-    fib = report["results"][-1]
+    fib = report["results"][-2]
     assert "matched the local results" in fib["summary"] and fib["details"]["nodes"]
 
 
@@ -40,9 +40,10 @@ def test_text_output_has_a_line_per_check_and_a_verdict(head_args) -> None:  # t
     proc = run_cli([*head_args, "--skip", "fibonacci", "-v"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    for cid in SIX[:-1]:
+    for cid in EVERY[:-2]:
         assert any(cid in line for line in lines)
-    assert lines[-1].startswith("GO: nothing failed: 5 passed")
+    assert lines[-1].startswith("GO: nothing failed: 6 passed, 1 skipped")
+    assert "package-parity" in proc.stdout and "needs the fibonacci check, which this run leaves out" in proc.stdout
     assert "ping_ms" in proc.stdout  # -v shows details
 
 
@@ -74,7 +75,9 @@ def test_only_and_skip(head_args) -> None:  # type: ignore[no-untyped-def]
     only = json.loads(run_cli([*head_args, "--only", "python-version,reachability", "-f", "json"]).stdout)
     assert [r["id"] for r in only["results"]] == ["reachability", "python-version"]
     skip = json.loads(run_cli([*head_args, "--skip", "fibonacci,dashboard", "-f", "json"]).stdout)
-    assert [r["id"] for r in skip["results"]] == ["reachability", "ray-version", "python-version", "autoscaler"]
+    assert [r["id"] for r in skip["results"]] == ["reachability", "ray-version", "python-version", "client-packages", "autoscaler",
+                                                  "package-parity"]
+    assert skip["results"][-1]["status"] == "skip"  # it compares what the Fibonacci job saw, and that job did not run
 
 
 def test_closed_port_fails_reachability_and_skips_the_rest_quickly() -> None:
@@ -149,7 +152,7 @@ def test_api_raises_value_error_with_the_cli_message() -> None:
 
 def test_list_profiles_and_version() -> None:
     listing = run_cli(["list"], timeout=30)
-    assert listing.returncode == 0 and all(cid in listing.stdout for cid in SIX)
+    assert listing.returncode == 0 and all(cid in listing.stdout for cid in EVERY)
     profiles = run_cli(["profiles"], timeout=30)
     assert "fy23-q2" in profiles.stdout and "2.2.0" in profiles.stdout
     version = run_cli(["--version"], timeout=30)
@@ -160,14 +163,3 @@ def test_import_preflight_stays_light() -> None:
     code = "import sys, preflight; print(sorted(m for m in ('ray', 'kubernetes', 'typer', 'h2') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "[]"
-
-
-def test_local_starts_checks_and_stops_its_own_head() -> None:
-    before = set(glob.glob("/tmp/rpf-*"))
-    proc = run_cli(["--local", "--format", "json", "--fib-tasks", "2"], timeout=240)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    report = json.loads(proc.stdout)
-    assert [r["status"] for r in report["results"]] == ["pass"] * 6
-    assert set(glob.glob("/tmp/rpf-*")) <= before, "the throwaway head left its temp dir behind"
-    leftover = subprocess.run(["pgrep", "-f", report["target"]["gcs_address"].split(":")[-1]], capture_output=True, text=True)
-    assert leftover.stdout.strip() == "", "the throwaway head left processes behind"

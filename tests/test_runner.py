@@ -108,6 +108,25 @@ def test_gate_keeps_a_probe_from_running_until_checks_pass() -> None:
     assert report["job"].status is Status.SKIP and "needs version to pass (version: fail)" in report["job"].summary
 
 
+def test_a_probe_owned_by_a_left_out_check_does_not_run() -> None:
+    ran = []
+
+    def job():  # type: ignore[no-untyped-def]
+        ran.append(True)
+        return {"versions": 1}
+
+    probes = {"job": make_probe(job, owner="job-check")}
+    checks = {c.id: c for c in (make_check("job-check", "t", lambda job: passed("ran")),
+                                make_check("parity", "t", lambda job: passed("compared")))}
+    report = run(dataclasses.replace(CFG, skip=("job-check",)), checks=checks, probes=probes)
+    assert not ran
+    assert [r.id for r in report] == ["parity"]
+    assert report["parity"].status is Status.SKIP
+    assert report["parity"].summary == "skipped: needs the job-check check, which this run leaves out"
+    report = run(CFG, checks=checks, probes=probes)
+    assert ran and report["parity"].status is Status.PASS
+
+
 def test_deadline_holds_and_unfinished_checks_error() -> None:
     def slow():  # type: ignore[no-untyped-def]
         time.sleep(30)
