@@ -83,14 +83,16 @@ def main(spec: str) -> Dict[str, Any]:
 
         out["stage"] = "remote"
         t0 = time.perf_counter()
-        answers = ray.get([remote_fibonacci.remote(size) for _ in range(tasks)])
+        refs = [remote_fibonacci.remote(size) for _ in range(tasks)]
+        packages = _ask_packages(ray, out)  # runs beside the Fibonacci tasks
+        answers = ray.get(refs)
         out["remote_s"] = time.perf_counter() - t0
         out["mismatches"] = sum(1 for a, e in zip(answers, expected) if a["digest"] != e)
         out["nodes"] = sorted({a["node"] for a in answers})
         out["hosts"] = sorted({a["host"] for a in answers})
         out["ok"] = out["mismatches"] == 0 and len(answers) == tasks
         out["stage"] = "done"
-        _server_packages(ray, out)
+        _collect_packages(ray, packages, out)
     except BaseException as exc:  # noqa: BLE001 - every failure is reported as data
         out["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
     finally:
@@ -104,10 +106,20 @@ def main(spec: str) -> Dict[str, Any]:
     return out
 
 
-def _server_packages(ray: Any, out: Dict[str, Any]) -> None:
-    """Ask a worker for its versions of the PARITY packages (informative: a failure here is reported, not fatal)."""
+def _ask_packages(ray: Any, out: Dict[str, Any]) -> Any:
+    """Ask a worker for its versions of the PARITY packages (informative: a failure is reported, not fatal)."""
     try:
-        out["server_packages"] = ray.get(ray.remote(installed).remote(list(PARITY)), timeout=30)
+        return ray.remote(installed).remote(list(PARITY))
+    except BaseException as exc:  # noqa: BLE001
+        out["server_packages_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        return None
+
+
+def _collect_packages(ray: Any, ref: Any, out: Dict[str, Any]) -> None:
+    if ref is None:
+        return
+    try:
+        out["server_packages"] = ray.get(ref, timeout=30)
     except BaseException as exc:  # noqa: BLE001
         out["server_packages_error"] = f"{type(exc).__name__}: {exc}"[:500]
 

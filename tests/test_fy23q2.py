@@ -266,6 +266,23 @@ def test_the_recommended_fix_passes_every_check_and_runs_the_job(run_scenario) -
     assert "numpy" in parity["summary"]
 
 
+def test_a_client_numpy_other_than_the_servers_is_a_parity_warning(run_scenario, fy23q2_head) -> None:  # type: ignore[no-untyped-def]
+    """numpy 1.23 on the client, 1.24 on the server: GO (the job runs), with the pin to type. Then numpy goes back."""
+    env = run_scenario("py38-ray2.2.0").env
+    server_numpy = run_scenario("py38-ray2.2.0").result("package-parity")["details"]["server"]["numpy"]
+    try:
+        assert env.pip("install", "numpy==1.23.5").returncode == 0
+        cli, code, _, _, _ = run_tool(env, fy23q2_head)
+        parity = next(r for r in cli["results"] if r["id"] == "package-parity")
+        assert code == 0 and parity["status"] == "warn", parity
+        assert f"numpy 1.23.5 on the client, {server_numpy} on the server" in parity["summary"]
+        assert parity["remedy"] == f'match the server on the client: pip install "numpy=={server_numpy}"'
+    finally:
+        restored = env.pip("install", f"numpy=={env.before_tool['numpy']}")
+        if restored.returncode != 0:
+            (env.root / "ready.json").unlink()
+
+
 def test_pydantic_2_is_named_before_any_connection_and_its_fix_works(run_scenario, fy23q2_head) -> None:  # type: ignore[no-untyped-def]
     run = run_scenario("py38-ray2.2.0-pydantic2")
     found = run.result("client-packages")
