@@ -8,6 +8,7 @@ from checks import client  # noqa: F401
 from checks import client_packages  # noqa: F401
 from checks import server  # noqa: F401
 from checks import dashboard  # noqa: F401
+from checks import kuberay  # noqa: F401
 from checks import autoscaler  # noqa: F401
 from checks import e2e  # noqa: F401
 from checks import parity  # noqa: F401

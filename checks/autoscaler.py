@@ -1,11 +1,13 @@
-"""The autoscaler, as the Ray side sees it (the dashboard's /api/cluster_status)."""
+"""The autoscaler, as the Ray side sees it (the dashboard's /api/cluster_status) and, with Kubernetes
+access, as KubeRay runs it (``enableInTreeAutoscaling``, the head pod's ``autoscaler`` container and its
+idle timeout): one verdict from both."""
 
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from preflight.model import Outcome, failed, passed, skipped, warned
+from preflight.model import Outcome, Status, failed, passed, reason_of, skipped, undecided, warned
 from preflight.registry import check
 
 _NODE_ID = re.compile(r"(?i)^node_?[0-9a-f]{16,}$")
@@ -41,8 +43,7 @@ def _count_nodes(active: Dict[str, Any]) -> int:
     return sum(v if isinstance(v, int) else 1 for v in active.values())
 
 
-@check("autoscaler", "Autoscaler is healthy")
-def autoscaler(dashboard, profile) -> Outcome:  # type: ignore[no-untyped-def]
+def ray_side(dashboard: Dict[str, Any], profile: Any) -> Outcome:
     """Present with node types, absent (fixed-size cluster), or present but reporting an error."""
     if not dashboard.get("ok"):
         return skipped(f"needs the dashboard: {dashboard.get('error', 'no answer')}")
@@ -92,3 +93,61 @@ def autoscaler(dashboard, profile) -> Outcome:  # type: ignore[no-untyped-def]
             **shape,
         )
     return passed(summary, **shape)
+
+
+#: Ray's KubeRay autoscaler idles a worker out after this long when idleTimeoutSeconds is not set.
+DEFAULT_IDLE_TIMEOUT_S = 60
+_SEVERITY = {Status.FAIL: 4, Status.ERROR: 3, Status.WARN: 2, Status.PASS: 1, Status.SKIP: 0}
+
+
+def kube_side(kuberay: Dict[str, Any], profile: Any) -> Optional[Outcome]:
+    """What KubeRay's objects say about the autoscaler; None when the RayCluster could not be read."""
+    entry = kuberay.get("raycluster") or {}
+    if not entry.get("ok"):
+        return None
+    cluster, ns = entry["value"], kuberay["namespace"]
+    name = cluster["name"]
+    if not cluster.get("autoscaling"):
+        summary = f"RayCluster {name} does not enable autoscaling (enableInTreeAutoscaling is not true)"
+        if profile.autoscaling:
+            return failed(summary + f", but profile {profile.name} expects it: jobs that need more than the cluster has will wait",
+                          f"kubectl -n {ns} patch raycluster {name} --type merge -p '{{\"spec\":{{\"enableInTreeAutoscaling\":true}}}}'")
+        return passed(summary + ": a fixed-size cluster")
+    head = next((p for p in (kuberay.get("pods") or {}).get("value") or [] if p.get("node_type") == "head"), None)
+    if head is None:
+        return undecided(f"autoscaling is enabled on {name}, but its head pod was not found")
+    container = next((c for c in head["containers"] if c["name"] == "autoscaler"), None)
+    logs = f"kubectl -n {ns} logs {head['name']} -c autoscaler --previous --tail=100"
+    if container is None:
+        return failed(f"autoscaling is enabled on {name}, but the head pod {head['name']} has no autoscaler container",
+                      f"`kubectl -n {ns} get pod {head['name']} -o jsonpath='{{.spec.containers[*].name}}'`; "
+                      "recreate the head pod so the operator adds the sidecar")
+    state = container.get("state") or ""
+    if not container["ready"] or state.startswith("waiting:") or container["restarts"] >= 3:
+        last = f", last {container['last']}" if container.get("last") else ""
+        return failed(f"the autoscaler container in {head['name']} is {state or 'not ready'}"
+                      f" ({container['restarts']} restarts{last})", logs)
+    idle = cluster.get("idle_timeout_s") or DEFAULT_IDLE_TIMEOUT_S
+    summary = f"autoscaler container ready in {head['name']}, idle timeout {idle} s"
+    wanted = profile.autoscaler_idle_timeout_s
+    if wanted and idle != wanted:
+        return warned(f"{summary}, profile {profile.name} expects {wanted} s: idle workers leave "
+                      f"{'later' if idle > wanted else 'sooner'} than the platform says",
+                      f"set spec.autoscalerOptions.idleTimeoutSeconds: {wanted} on RayCluster {name}")
+    return passed(summary)
+
+
+@check("autoscaler", "Autoscaler is healthy")
+def autoscaler(profile, dashboard=None, kuberay=None) -> Outcome:  # type: ignore[no-untyped-def]
+    """One verdict from the Ray side (cluster status, autoscaler errors) and the KubeRay side (sidecar, settings)."""
+    ray = ray_side(dashboard, profile) if dashboard else skipped(reason_of(dashboard, "the dashboard was not read"))
+    kube = kube_side(kuberay, profile) if kuberay else None
+    if kube is None:
+        return ray
+    if ray.status is Status.SKIP:
+        unknown = ray.summary[len("skipped: "):] if ray.summary.startswith("skipped: ") else ray.summary
+        kube.summary = f"{kube.summary} (Ray side unknown: {unknown})"
+        return kube
+    worst = max((ray, kube), key=lambda o: _SEVERITY.get(o.status, 0))
+    return Outcome(worst.status, f"{kube.summary}; Ray side: {ray.summary}", worst.remedy or ray.remedy or kube.remedy,
+                   {**ray.details, **kube.details})

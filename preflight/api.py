@@ -23,6 +23,9 @@ def check(
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
     fib_size: int = DEFAULT_FIB_SIZE,
     fib_tasks: Optional[int] = None,
+    kubeconfig: Optional[str] = None,
+    context: Optional[str] = None,
+    namespace: Optional[str] = None,
     local: bool = False,
 ) -> Report:
     """Run the preflight checks and return the Report (``.ok``, ``.results``, ``report["python-version"]``).
@@ -36,6 +39,7 @@ def check(
     options = dict(
         profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address, only=only, skip=skip,
         timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size, fib_tasks=fib_tasks,
+        kubeconfig=kubeconfig, context=context, namespace=namespace,
     )
     if not local:
         return run(config_module.build(address, **options))  # type: ignore[arg-type]

@@ -35,6 +35,9 @@ def build_app():  # type: ignore[no-untyped-def]
         connect_timeout: str = typer.Option(str(DEFAULT_CONNECT_TIMEOUT_S), "--connect-timeout", help="Per network step, in seconds."),
         fib_size: str = typer.Option(str(DEFAULT_FIB_SIZE), "--fib-size", help="Fibonacci sequence size per task."),
         fib_tasks: Optional[str] = typer.Option(None, "--fib-tasks", help="Fibonacci task count (default: os.cpu_count())."),
+        kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", help="Kubeconfig file (else in-cluster, KUBECONFIG, ~/.kube/config)."),
+        kube_context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context (else the current one)."),
+        namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="RayCluster namespace (else address, profile, context)."),
         output_format: str = typer.Option("text", "--format", "-f", help="text or json."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Show details and timings."),
         local: bool = typer.Option(False, "--local", help="Start a throwaway Ray head with the installed Ray and check it."),
@@ -49,7 +52,7 @@ def build_app():  # type: ignore[no-untyped-def]
             raise UsageError(f"--format must be text or json, not {output_format!r}")
         options = dict(profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address,
                        only=only, skip=skip, timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size,
-                       fib_tasks=fib_tasks)
+                       fib_tasks=fib_tasks, kubeconfig=kubeconfig, context=kube_context, namespace=namespace)
         if local:
             if address or dashboard_url or gcs_address:
                 raise UsageError("--local starts its own head: leave out --address, --dashboard-url and --gcs-address")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
@@ -29,6 +30,9 @@ class RunConfig:
     fib_size: int = DEFAULT_FIB_SIZE
     fib_tasks: int = 0
     environ: Dict[str, str] = field(default_factory=dict)
+    kubeconfig: Optional[str] = None
+    kube_context: Optional[str] = None
+    namespace: Optional[str] = None
 
 
 def _ids(value: Union[None, str, Iterable[str]], flag: str) -> Tuple[str, ...]:
@@ -79,6 +83,9 @@ def build(
     fib_size: object = DEFAULT_FIB_SIZE,
     fib_tasks: object = None,
     environ: Optional[Mapping[str, str]] = None,
+    kubeconfig: Optional[str] = None,
+    context: Optional[str] = None,
+    namespace: Optional[str] = None,
 ) -> RunConfig:
     """Validate every input; raise ``UsageError`` (one line) for the first unusable one."""
     env = dict(os.environ if environ is None else environ)
@@ -91,4 +98,31 @@ def build(
     size = _count(fib_size, "--fib-size", 1, 1_000_000)
     tasks = _count(fib_tasks if fib_tasks is not None else (os.cpu_count() or 1), "--fib-tasks", 1, 1024)
     target = resolve(chosen, address, dashboard_url, domain, gcs_address, env)
-    return RunConfig(chosen, target, only_ids, skip_ids, timeout_s, connect_s, size, tasks, env)
+    return RunConfig(chosen, target, only_ids, skip_ids, timeout_s, connect_s, size, tasks, env,
+                     _kubeconfig(kubeconfig), _text(context, "--context"), _namespace(namespace))
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def _text(value: Optional[str], flag: str) -> Optional[str]:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text or any(ord(c) < 32 for c in text):
+        raise UsageError(f"{flag} must be a non-empty name")
+    return text
+
+
+def _namespace(value: Optional[str]) -> Optional[str]:
+    text = _text(value, "--namespace")
+    if text is not None and not _DNS_LABEL.fullmatch(text):
+        raise UsageError(f"--namespace {text[:80]!r} is not a Kubernetes namespace name (lower-case letters, digits, '-')")
+    return text
+
+
+def _kubeconfig(value: Optional[str]) -> Optional[str]:
+    path = _text(value, "--kubeconfig")
+    if path is not None and not os.path.isfile(os.path.expanduser(path)):
+        raise UsageError(f"--kubeconfig {path[:200]}: no such file")
+    return path

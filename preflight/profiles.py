@@ -21,6 +21,7 @@ class Profile:
     address: Optional[str] = None
     dashboard_url: Optional[str] = None
     namespace: Optional[str] = None
+    operator_namespace: Optional[str] = None
     autoscaling: Optional[bool] = None
     autoscaler_idle_timeout_s: Optional[int] = None
 

@@ -22,6 +22,20 @@ from preflight.local_head import LocalHead
 from preflight.testing import SilentListener
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_kubernetes_credentials() -> Iterator[None]:
+    """The suite's runs see no Kubernetes credentials of the machine's (tests/test_kuberay.py brings its own API)."""
+    saved = {k: os.environ.get(k) for k in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    os.environ["KUBECONFIG"] = os.devnull
+    os.environ.pop("KUBERNETES_SERVICE_HOST", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="module")
 def ray_head() -> Iterator[LocalHead]:
     head = LocalHead(num_cpus=2)

@@ -97,32 +97,32 @@ class TestPythonVersion:
 
 class TestAutoscaler:
     def test_error_is_shown(self) -> None:
-        out = autoscaler(dashboard_facts(cluster_status({"smallgroup": 1}, error="Traceback...\nForbidden: pods is forbidden")), FY23)
+        out = autoscaler(FY23, dashboard_facts(cluster_status({"smallgroup": 1}, error="Traceback...\nForbidden: pods is forbidden")))
         assert out.status is Status.FAIL and "Traceback" in out.summary
         assert "-c autoscaler" in (out.remedy or "")
 
     def test_read_only_provider_is_a_fixed_size_cluster(self) -> None:
         status = cluster_status({"node_" + "ab" * 28: 1})
-        assert autoscaler(dashboard_facts(status), AUTO).status is Status.PASS
-        warn = autoscaler(dashboard_facts(status), FY23)
+        assert autoscaler(AUTO, dashboard_facts(status)).status is Status.PASS
+        warn = autoscaler(FY23, dashboard_facts(status))
         assert warn.status is Status.WARN and "expects autoscaling" in warn.summary
 
     def test_camel_cased_node_ids_of_newer_rays_are_recognised(self) -> None:
         status = cluster_status({"node05D4F065A9Fcdf05Eb7Eabdb815F2381De087307A27Da58872C1C16E": 1})
-        assert "read-only" in autoscaler(dashboard_facts(status), AUTO).summary
+        assert "read-only" in autoscaler(AUTO, dashboard_facts(status)).summary
 
     def test_real_autoscaler_shows_node_types_and_launches(self) -> None:
         status = cluster_status({"head-group": 1, "smallgroup": 2}, pending={"smallgroup": 1})
-        out = autoscaler(dashboard_facts(status), FY23)
+        out = autoscaler(FY23, dashboard_facts(status))
         assert out.status is Status.PASS
         assert "smallgroup×2" in out.summary and "launching smallgroup×1" in out.summary
 
     def test_failed_launches_warn(self) -> None:
         status = cluster_status({"smallgroup": 1}, failed=[{"nodeType": "smallgroup"}])
-        assert autoscaler(dashboard_facts(status), FY23).status is Status.WARN
+        assert autoscaler(FY23, dashboard_facts(status)).status is Status.WARN
 
     def test_no_dashboard_means_skip(self) -> None:
-        out = autoscaler(dashboard_facts(ok=False, error="behind a sign-in page"), AUTO)
+        out = autoscaler(AUTO, dashboard_facts(ok=False, error="behind a sign-in page"))
         assert out.status is Status.SKIP and "sign-in" in out.summary
 
 

@@ -1,0 +1,246 @@
+"""The KubeRay view: Kubernetes access, the operator, the RayCluster, its head service and worker groups.
+
+Every check here judges the facts of ``checks.kube_facts``. A refused read (403) is "cannot verify": a
+warning naming the verb and resource, with the ``kubectl auth can-i`` line that confirms it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional
+
+from checks import kube_facts  # noqa: F401 - registers the probes
+from preflight.model import Outcome, failed, passed, reason_of, skipped, undecided, warned
+from preflight.registry import check
+
+#: Restarts from which a container counts as "restarting".
+RESTARTS = 3
+_BAD_WAIT = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "RunContainerError")
+
+
+def refused(entry: Dict[str, Any], what: str) -> Optional[Outcome]:
+    """The outcome for a read that failed (403: cannot verify; 401: rejected; other: undecided); None if it worked."""
+    if entry.get("ok"):
+        return None
+    error = entry.get("error") or {}
+    status, verb, resource, ns = error.get("status"), error.get("verb"), error.get("resource"), error.get("namespace")
+    where = f" -n {ns}" if ns else ""
+    if status == 403:
+        return warned(f"cannot verify {what}: Kubernetes refused `{verb} {resource}`{' in namespace ' + ns if ns else ''} (403)",
+                      f"confirm with `kubectl auth can-i {verb} {resource}{where}`; ask for that permission to let this check see",
+                      error=error)
+    if status == 401:
+        return failed(f"Kubernetes rejected the credentials (401): {error.get('message')}",
+                      "refresh your kubeconfig (log in again); `kubectl get pods" + where + "` shows the same", error=error)
+    return undecided(f"could not read {what}: {error.get('message')}", error=error)
+
+
+def _kubectl(kube: Dict[str, Any]) -> str:
+    return f"kubectl -n {kube['namespace']}"
+
+
+@check("kubernetes", "Kubernetes API answers")
+def kubernetes(kube) -> Outcome:  # type: ignore[no-untyped-def]
+    """Where the credentials came from, that the API server accepts them, and which ray.io versions it serves."""
+    details = {"source": kube["source"], "server": kube["server"], "namespace": kube["namespace"],
+               "namespace_from": kube["namespace_from"]}
+    if kube.get("access_error"):
+        return refused({"ok": False, "error": kube["access_error"]}, "the API server") or undecided("no answer")
+    api = kube["ray_api"]
+    served = ", ".join(api["served"]) or "none"
+    summary = (f"{kube['server']} via {kube['source']}; namespace {kube['namespace']} (from {kube['namespace_from']}); "
+               f"ray.io versions: {served}")
+    if api.get("discovery_error"):
+        return warned(summary + " (API discovery refused: 403)", "`kubectl auth can-i get /apis` should say yes", **details)
+    return passed(summary, **details)
+
+
+def _restarting(container: Dict[str, Any]) -> Optional[str]:
+    state = container.get("state") or ""
+    if state.startswith("waiting:") and state.split(":", 1)[1] in _BAD_WAIT:
+        return f"{container['name']} is {state.split(':', 1)[1]}"
+    if container.get("restarts", 0) >= RESTARTS:
+        last = f", last {container['last']}" if container.get("last") else ""
+        return f"{container['name']} restarted {container['restarts']} times{last}"
+    return None
+
+
+@check("kuberay-operator", "KubeRay operator is running")
+def kuberay_operator(kuberay, kube, profile) -> Outcome:  # type: ignore[no-untyped-def]
+    """The operator pod exists, is Running and ready, and has not been restarting."""
+    ns = kube["operator_namespace"]
+    problem = refused(kuberay["operator_pods"], f"the kuberay-operator pod in namespace {ns}")
+    if problem:
+        return problem
+    pods = kuberay["operator_pods"]["value"]
+    if not pods:
+        summary = f"no kuberay-operator pod in namespace {ns}"
+        remedy = f"`kubectl -n {ns} get deploy,pods -l app.kubernetes.io/name=kuberay-operator`; reinstall the operator if it is gone"
+        if profile.operator_namespace:
+            return failed(summary, remedy)
+        return warned(summary + " (it may run in another namespace)", remedy)
+    problems = []
+    for pod in pods:
+        issues = [p for p in (_restarting(c) for c in pod["containers"]) if p]
+        if pod["phase"] != "Running" or not pod["ready"]:
+            issues.insert(0, f"{pod['phase'] or 'unknown'}{'' if pod['ready'] else ', not ready'}")
+        if issues:
+            problems.append(f"{pod['name']}: {'; '.join(issues)}")
+    healthy = len(pods) - len(problems)
+    if healthy == 0:
+        return failed(f"kuberay-operator is not healthy: {' | '.join(problems)}",
+                      f"`kubectl -n {ns} logs deploy/kuberay-operator --previous` tells why", pods=pods)
+    if problems:
+        return warned(f"{healthy} of {len(pods)} kuberay-operator pods healthy; {' | '.join(problems)}",
+                      f"`kubectl -n {ns} describe pod -l app.kubernetes.io/name=kuberay-operator`", pods=pods)
+    return passed(f"kuberay-operator running and ready in namespace {ns} ({pods[0]['name']})", pods=pods)
+
+
+_TAG = re.compile(r":(?P<ray>\d+\.\d+\.\d+)(?:-py(?P<py>\d)(?P<pyminor>\d+))?")
+
+
+def image_versions(image: Optional[str]) -> Dict[str, Optional[str]]:
+    """``rayproject/ray:2.2.0-py38`` → Ray 2.2.0, Python 3.8 (None where the tag does not say)."""
+    found = _TAG.search(image or "")
+    if not found:
+        return {"ray": None, "python": None}
+    py = f"{found.group('py')}.{found.group('pyminor')}" if found.group("py") else None
+    return {"ray": found.group("ray"), "python": py}
+
+
+def _ready(cluster: Dict[str, Any]) -> bool:
+    if str(cluster.get("state") or "").lower() == "ready":
+        return True
+    return any(c.get("type") in ("HeadPodReady", "Ready") and c.get("status") == "True" for c in cluster.get("conditions") or [])
+
+
+@check("raycluster", "RayCluster exists and is ready")
+def raycluster(kuberay, kube, profile, server=None) -> Outcome:  # type: ignore[no-untyped-def]
+    """The RayCluster behind the address; its rayVersion and head image agree with the profile and the server."""
+    ns = kube["namespace"]
+    if not kuberay["crds_installed"]:
+        return failed("KubeRay CRDs are not installed: the API server serves no ray.io API",
+                      "install the KubeRay operator with its CRDs; `kubectl get crd rayclusters.ray.io` should list it")
+    entry = kuberay["raycluster"]
+    error = entry.get("error") or {}
+    if not entry["ok"] and error.get("status") == 404:
+        name = kube.get("cluster")
+        return failed(f"no RayCluster {name} in namespace {ns}" if name else error.get("message", "no RayCluster"),
+                      f"`{_kubectl(kube)} get rayclusters` lists the clusters there", error=error)
+    if not entry["ok"] and error.get("status") is None and "RayClusters in namespace" in str(error.get("message")):
+        return skipped(str(error.get("message")), error=error)
+    problem = refused(entry, f"RayCluster {kube.get('cluster') or ''} in namespace {ns}".replace("  ", " "))
+    if problem:
+        return problem
+    cluster = entry["value"]
+    image = image_versions(cluster.get("head_image"))
+    details = {"name": cluster["name"], "api_version": cluster["api_version"], "ray_version": cluster["ray_version"],
+               "head_image": cluster["head_image"], "state": cluster["state"], "status": cluster["status"]}
+    if not _ready(cluster):
+        why = cluster.get("reason") or next((c.get("message") for c in cluster.get("conditions") or [] if c.get("status") == "False"), None)
+        return failed(f"RayCluster {cluster['name']} is {cluster.get('state') or 'not ready'}" + (f": {why}" if why else ""),
+                      f"`{_kubectl(kube)} describe raycluster {cluster['name']}` and the head pod's events tell why", **details)
+    server_ray = (server or {}).get("ray_version")
+    disagree = []
+    for source, version in (("rayVersion", cluster.get("ray_version")), ("the head image", image["ray"])):
+        if version and profile.ray_version and version != profile.ray_version:
+            disagree.append(f"{source} is {version}, profile {profile.name} expects {profile.ray_version}")
+        elif version and server_ray and version != server_ray:
+            disagree.append(f"{source} is {version}, the server reports {server_ray}")
+    if image["python"] and profile.python_version and image["python"] != profile.python_version:
+        disagree.append(f"the head image is for Python {image['python']}, profile {profile.name} expects {profile.python_version}")
+    summary = (f"RayCluster {cluster['name']} ({cluster['api_version']}) is ready: Ray {cluster.get('ray_version') or '?'}, "
+               f"image {cluster.get('head_image')}")
+    if disagree:
+        return warned(f"{summary}; but {'; '.join(disagree)}",
+                      "check that the profile matches this cluster's release (or use --profile auto)", **details)
+    return passed(summary, **details)
+
+
+_PORTS = {"client": (("client",), 10001), "dashboard": (("dashboard",), 8265), "gcs": (("gcs-server", "gcs", "redis"), 6379)}
+
+
+def _find_port(ports: List[Dict[str, Any]], names: tuple, number: int) -> Optional[Dict[str, Any]]:
+    return next((p for p in ports if p.get("name") in names), None) or next((p for p in ports if p.get("port") == number), None)
+
+
+@check("head-service", "Head service exposes the Ray ports")
+def head_service(kuberay, kube, target) -> Outcome:  # type: ignore[no-untyped-def]
+    """The head service exists and exposes the ports the address and the dashboard use (by name or number)."""
+    if "service" not in kuberay:
+        return skipped(reason_of(None, "the RayCluster is unknown, so is its head service"))
+    name = f"{kuberay['cluster']}-head-svc"
+    entry = kuberay["service"]
+    if not entry["ok"] and (entry.get("error") or {}).get("status") == 404:
+        return failed(f"no service {name} in namespace {kube['namespace']}",
+                      f"the operator creates it with the RayCluster: `{_kubectl(kube)} get svc -l ray.io/cluster={kuberay['cluster']}`")
+    problem = refused(entry, f"service {name}")
+    if problem:
+        return problem
+    ports = entry["value"]["ports"]
+    found = {role: _find_port(ports, names, number) for role, (names, number) in _PORTS.items()}
+    shown = ", ".join(f"{p.get('name') or '?'} {p.get('port')}" for p in ports)
+    details = {"service": name, "ports": ports}
+    addressed = target.host.split(".")[0] == name
+    if addressed and not any(p.get("port") == target.port for p in ports):
+        return failed(f"{name} does not expose port {target.port}, which the address uses (it has {shown})",
+                      f"use the client port: ray://{target.host}:{(found['client'] or {}).get('port', 10001)}", **details)
+    if not found["client"]:
+        return failed(f"{name} has no Ray Client port (it has {shown})",
+                      "add a port named client (10001) to the head group's service in the RayCluster", **details)
+    missing = [role for role in ("dashboard", "gcs") if not found[role]]
+    if missing:
+        return warned(f"{name} has no {' and no '.join(missing)} port ({shown})",
+                      "add the missing ports to the head service; the dashboard and the GCS are read by this tool and by Ray",
+                      **details)
+    numbers = {role: (port or {}).get("port") for role, port in found.items()}
+    return passed(f"{name} exposes client {numbers['client']}, dashboard {numbers['dashboard']}, GCS {numbers['gcs']}", **details)
+
+
+def _failing(pod: Dict[str, Any]) -> Optional[str]:
+    if pod["phase"] == "Failed":
+        return f"{pod['name']} failed"
+    bad = [p for p in (_restarting(c) for c in pod["containers"]) if p]
+    return f"{pod['name']}: {'; '.join(bad)}" if bad else None
+
+
+@check("worker-groups", "Worker groups can run and scale")
+def worker_groups(kuberay, kube) -> Outcome:  # type: ignore[no-untyped-def]
+    """Each group's running, min, desired and max replicas; Pending or failing pods; groups with no room to scale."""
+    cluster: Optional[Dict[str, Any]] = kuberay["raycluster"].get("value") if kuberay["raycluster"].get("ok") else None
+    if cluster is None:
+        return skipped("the RayCluster could not be read (see raycluster)")
+    pods_entry = kuberay.get("pods") or {"ok": False, "error": None}
+    problem = refused(pods_entry, f"the pods of RayCluster {cluster['name']}")
+    if problem:
+        return problem
+    pods = pods_entry["value"]
+    groups, fails, warns = [], [], []
+    for group in cluster["worker_groups"]:
+        mine = [p for p in pods if p["group"] == group["name"] and p["node_type"] != "head"]
+        running = sum(1 for p in mine if p["phase"] == "Running" and p["ready"])
+        pending = [p for p in mine if p["phase"] == "Pending"]
+        broken = [f for f in (_failing(p) for p in mine) if f]
+        shape = {"name": group["name"], "running": running, "pending": len(pending), "min": group["min"],
+                 "desired": group["replicas"], "max": group["max"]}
+        groups.append(shape)
+        for pod in pending:
+            fails.append(f"{pod['name']} is Pending" + (f": {pod['unschedulable']}" if pod["unschedulable"] else ""))
+        fails.extend(broken)
+        top, low = group["max"], group["min"]
+        if top is not None and (top == low or (group["replicas"] or 0) >= top or running >= top):
+            why = "maxReplicas equals minReplicas" if top == low else f"at maxReplicas ({top})"
+            warns.append(f"{group['name']} has no room to scale ({why})")
+    described = "; ".join(f"{g['name']}: {g['running']} running (min {g['min']}, desired {g['desired']}, max {g['max']})"
+                          for g in groups) or "no worker groups"
+    details = {"groups": groups}
+    if fails:
+        return failed(f"{'; '.join(fails)} [{described}]",
+                      f"`{_kubectl(kube)} describe pod <name>` shows why (quota, node selectors, image)", **details)
+    if not groups:
+        return warned("the RayCluster has no worker groups: the head does all the work",
+                      "add a workerGroupSpec if jobs need more than the head", **details)
+    if warns:
+        return warned(f"{'; '.join(warns)} [{described}]",
+                      f"raise maxReplicas: `{_kubectl(kube)} edit raycluster {cluster['name']}`", **details)
+    return passed(described, **details)

@@ -1,0 +1,321 @@
+"""A Kubernetes API on loopback serving KubeRay objects, for the tests and the benchmarks.
+
+There is no kube-apiserver where the tests run, so this serves real Kubernetes JSON over a real HTTP
+(or HTTPS) socket, and the tool talks to it through the official ``kubernetes`` client. The objects are
+shaped like what KubeRay creates for the Helm chart's ``ray-cluster-kuberay`` cluster: a head pod with
+``ray-head`` and ``autoscaler`` containers, worker group ``smallgroup``, labels ``ray.io/cluster``,
+``ray.io/node-type`` and ``ray.io/group``, in ``ray.io/v1`` or the ``ray.io/v1alpha1`` of KubeRay 0.4.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import ssl
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import parse_qs, urlsplit
+
+TOKEN = "rpf-test-token-0123456789abcdef"
+STARTED = "2026-11-25T08:00:00Z"
+
+
+def status_body(code: int, reason: str, message: str) -> Dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "details": {}, "code": code}
+
+
+def _container_status(name: str, image: str, ready: bool = True, restarts: int = 0,
+                      waiting: Optional[str] = None, last: Optional[str] = None) -> Dict[str, Any]:
+    state: Dict[str, Any] = {"waiting": {"reason": waiting, "message": f"back-off restarting failed container {name}"}} if waiting \
+        else {"running": {"startedAt": STARTED}}
+    status = {"name": name, "state": state, "lastState": {}, "ready": ready, "restartCount": restarts, "image": image,
+              "imageID": f"docker.io/{image}@sha256:{'ab' * 32}", "containerID": f"containerd://{'cd' * 32}", "started": ready}
+    if last:
+        status["lastState"] = {"terminated": {"exitCode": 1, "reason": last, "startedAt": STARTED, "finishedAt": STARTED}}
+    return status
+
+
+def _conditions(ready: bool, scheduled: bool = True, unschedulable: str = "") -> List[Dict[str, Any]]:
+    flag = "True" if ready else "False"
+    conditions = [{"type": "Initialized", "status": "True", "lastTransitionTime": STARTED},
+                  {"type": "Ready", "status": flag, "lastTransitionTime": STARTED},
+                  {"type": "ContainersReady", "status": flag, "lastTransitionTime": STARTED},
+                  {"type": "PodScheduled", "status": "True" if scheduled else "False", "lastTransitionTime": STARTED}]
+    if not scheduled:
+        conditions[-1].update(reason="Unschedulable", message=unschedulable)
+    return conditions
+
+
+@dataclass
+class ClusterSpec:
+    """The knobs of a generated KubeRay world; the defaults are a healthy fy23-q2 cluster."""
+
+    api_version: str = "v1"
+    namespace: str = "kuberay"
+    name: str = "ray-cluster-kuberay"
+    ray_version: str = "2.2.0"
+    image: str = "rayproject/ray:2.2.0-py38"
+    autoscaling: bool = True
+    idle_timeout_s: Optional[int] = 60
+    state: str = "ready"
+    autoscaler_container: bool = True
+    autoscaler_waiting: Optional[str] = None
+    autoscaler_restarts: int = 0
+    operator: bool = True
+    operator_waiting: Optional[str] = None
+    operator_restarts: int = 0
+    workers: int = 1
+    min_replicas: int = 0
+    max_replicas: int = 2
+    pending_workers: int = 0
+    crashing_workers: int = 0
+    service_ports: Tuple[Tuple[str, int], ...] = (("client", 10001), ("dashboard", 8265), ("gcs-server", 6379),
+                                                  ("metrics", 8080), ("serve", 8000))
+    #: A secret in the head pod's environment, to prove reports leave pod specs out.
+    planted_secret: str = "rpf-planted-redis-password-5f3c"
+    extra_groups: int = 0
+
+
+def _labels(spec: ClusterSpec, node_type: str, group: str) -> Dict[str, str]:
+    return {"ray.io/cluster": spec.name, "ray.io/node-type": node_type, "ray.io/group": group,
+            "ray.io/identifier": f"{spec.name}-{node_type}", "ray.io/is-ray-node": "yes",
+            "app.kubernetes.io/name": "kuberay", "app.kubernetes.io/created-by": "kuberay-operator"}
+
+
+def head_pod(spec: ClusterSpec) -> Dict[str, Any]:
+    containers = [{"name": "ray-head", "image": spec.image, "command": ["/bin/bash", "-lc", "--"],
+                   "args": ["ulimit -n 65536; ray start --head --dashboard-host=0.0.0.0 --no-monitor --block"],
+                   "env": [{"name": "RAY_CLUSTER_NAME", "value": spec.name}, {"name": "REDIS_PASSWORD", "value": spec.planted_secret}],
+                   "ports": [{"containerPort": p, "name": n, "protocol": "TCP"} for n, p in spec.service_ports]}]
+    statuses = [_container_status("ray-head", spec.image)]
+    if spec.autoscaler_container:
+        containers.append({"name": "autoscaler", "image": spec.image, "command": ["ray"],
+                           "args": ["kuberay-autoscaler", "--cluster-name", spec.name, "--cluster-namespace", spec.namespace]})
+        ok = spec.autoscaler_waiting is None
+        statuses.append(_container_status("autoscaler", spec.image, ready=ok, restarts=spec.autoscaler_restarts,
+                                          waiting=spec.autoscaler_waiting, last="Error" if spec.autoscaler_restarts else None))
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"{spec.name}-head-x7k2p", "namespace": spec.namespace, "labels": _labels(spec, "head", "headgroup"),
+                         "ownerReferences": [{"apiVersion": f"ray.io/{spec.api_version}", "kind": "RayCluster", "name": spec.name,
+                                              "uid": "0b1c2d3e-0000-4000-8000-000000000001", "controller": True}]},
+            "spec": {"containers": containers, "serviceAccountName": spec.name},
+            "status": {"phase": "Running", "conditions": _conditions(all(s["ready"] for s in statuses)),
+                       "containerStatuses": statuses, "podIP": "10.244.0.12", "hostIP": "192.168.49.2", "startTime": STARTED}}
+
+
+def worker_pod(spec: ClusterSpec, index: int, group: str = "smallgroup", pending: bool = False, crashing: bool = False) -> Dict[str, Any]:
+    pod: Dict[str, Any] = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": f"{spec.name}-worker-{group}-{index:05d}", "namespace": spec.namespace,
+                        "labels": _labels(spec, "worker", group)},
+           "spec": {"containers": [{"name": "ray-worker", "image": spec.image}]},
+           "status": {"phase": "Running", "conditions": _conditions(True),
+                      "containerStatuses": [_container_status("ray-worker", spec.image)], "podIP": f"10.244.1.{index % 250}",
+                      "startTime": STARTED}}
+    if pending:
+        pod["status"] = {"phase": "Pending", "conditions": _conditions(
+            False, scheduled=False, unschedulable="0/3 nodes are available: 3 Insufficient cpu.")}
+    if crashing:
+        pod["status"]["containerStatuses"] = [_container_status("ray-worker", spec.image, ready=False, restarts=5,
+                                                                waiting="CrashLoopBackOff", last="Error")]
+        pod["status"]["conditions"] = _conditions(False)
+    return pod
+
+
+def operator_pod(spec: ClusterSpec) -> Dict[str, Any]:
+    ok = spec.operator_waiting is None
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "kuberay-operator-7d9c8f6b5-qx2vz", "namespace": spec.namespace,
+                         "labels": {"app.kubernetes.io/name": "kuberay-operator", "app.kubernetes.io/instance": "kuberay-operator"}},
+            "spec": {"containers": [{"name": "kuberay-operator", "image": "kuberay/operator:v0.4.0"}]},
+            "status": {"phase": "Running", "conditions": _conditions(ok),
+                       "containerStatuses": [_container_status("kuberay-operator", "kuberay/operator:v0.4.0", ready=ok,
+                                                               restarts=spec.operator_restarts, waiting=spec.operator_waiting,
+                                                               last="Error" if spec.operator_restarts else None)]}}
+
+
+def raycluster(spec: ClusterSpec) -> Dict[str, Any]:
+    groups = [{"groupName": g, "replicas": spec.workers + spec.pending_workers + spec.crashing_workers if g == "smallgroup" else 1,
+               "minReplicas": spec.min_replicas, "maxReplicas": spec.max_replicas,
+               "rayStartParams": {"block": "true"},
+               "template": {"spec": {"containers": [{"name": "ray-worker", "image": spec.image}]}}}
+              for g in ["smallgroup"] + [f"group{i}" for i in range(spec.extra_groups)]]
+    body: Dict[str, Any] = {
+        "apiVersion": f"ray.io/{spec.api_version}", "kind": "RayCluster",
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "generation": 1,
+                     "labels": {"app.kubernetes.io/instance": spec.name, "app.kubernetes.io/managed-by": "Helm"}},
+        "spec": {"rayVersion": spec.ray_version, "enableInTreeAutoscaling": spec.autoscaling,
+                 "headGroupSpec": {"serviceType": "ClusterIP", "rayStartParams": {"dashboard-host": "0.0.0.0", "block": "true"},
+                                   "template": {"spec": {"containers": [{"name": "ray-head", "image": spec.image}]}}},
+                 "workerGroupSpecs": groups},
+        "status": {"state": spec.state, "availableWorkerReplicas": spec.workers, "desiredWorkerReplicas": groups[0]["replicas"],
+                   "minWorkerReplicas": spec.min_replicas, "maxWorkerReplicas": spec.max_replicas, "lastUpdateTime": STARTED,
+                   "endpoints": {n: str(p) for n, p in spec.service_ports},
+                   "head": {"podIP": "10.244.0.12", "serviceIP": "10.96.10.20"}},
+    }
+    if spec.idle_timeout_s is not None:
+        body["spec"]["autoscalerOptions"] = {"idleTimeoutSeconds": spec.idle_timeout_s, "upscalingMode": "Default"}
+    if spec.api_version == "v1":
+        ready = "True" if spec.state == "ready" else "False"
+        body["status"]["readyWorkerReplicas"] = spec.workers
+        body["status"]["conditions"] = [
+            {"type": "RayClusterProvisioned", "status": "True", "reason": "AllPodRunningAndReadyFirstTime", "lastTransitionTime": STARTED},
+            {"type": "HeadPodReady", "status": ready, "reason": "HeadPodRunningAndReady" if ready == "True" else "HeadPodNotReady",
+             "lastTransitionTime": STARTED}]
+    if spec.state != "ready":
+        body["status"]["reason"] = "head pod is not ready: containers with unready status: [ray-head]"
+    return body
+
+
+def service(spec: ClusterSpec) -> Dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": f"{spec.name}-head-svc", "namespace": spec.namespace, "labels": _labels(spec, "head", "headgroup")},
+            "spec": {"type": "ClusterIP", "clusterIP": "10.96.10.20",
+                     "ports": [{"name": n, "port": p, "protocol": "TCP", "targetPort": p} for n, p in spec.service_ports],
+                     "selector": {"ray.io/cluster": spec.name, "ray.io/node-type": "head"}}}
+
+
+def api_groups(versions: List[str]) -> Dict[str, Any]:
+    listed = [{"groupVersion": f"ray.io/{v}", "version": v} for v in versions]
+    groups = [{"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+               "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]
+    if versions:
+        groups.append({"name": "ray.io", "versions": listed, "preferredVersion": listed[0]})
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def routes(spec: ClusterSpec, crds: bool = True) -> Dict[str, Tuple[int, Dict[str, Any]]]:
+    """The GET paths of a KubeRay world and their answers (pods filtered by label selector at request time)."""
+    ns, served = spec.namespace, (["v1", "v1alpha1"] if spec.api_version == "v1" else ["v1alpha1"])
+    pods = [head_pod(spec)] + [worker_pod(spec, i) for i in range(spec.workers)]
+    pods += [worker_pod(spec, spec.workers + i, pending=True) for i in range(spec.pending_workers)]
+    pods += [worker_pod(spec, 100 + i, crashing=True) for i in range(spec.crashing_workers)]
+    pods += [worker_pod(spec, i, group=f"group{g}") for g in range(spec.extra_groups) for i in range(1)]
+    if spec.operator:
+        pods.append(operator_pod(spec))
+    table: Dict[str, Tuple[int, Dict[str, Any]]] = {
+        "/apis": (200, api_groups(served if crds else [])),
+        f"/api/v1/namespaces/{ns}/pods": (200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods}),
+        f"/api/v1/namespaces/{ns}/services/{spec.name}-head-svc": (200, service(spec)),
+    }
+    if crds:
+        for version in served:
+            obj = raycluster(ClusterSpec(**{**spec.__dict__, "api_version": version})) if version != spec.api_version else raycluster(spec)
+            base = f"/apis/ray.io/{version}/namespaces/{ns}/rayclusters"
+            table[f"{base}/{spec.name}"] = (200, obj)
+            table[base] = (200, {"kind": "RayClusterList", "apiVersion": f"ray.io/{version}", "metadata": {}, "items": [obj]})
+    return table
+
+
+def forbidden(verb: str, resource: str, group: str, ns: str) -> Tuple[int, Dict[str, Any]]:
+    user = f"system:serviceaccount:{ns}:default"
+    return 403, status_body(403, "Forbidden", f'{resource} is forbidden: User "{user}" cannot {verb} resource "{resource}" '
+                                              f'in API group "{group}" in the namespace "{ns}"')
+
+
+def _matches(obj: Dict[str, Any], selector: str) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for term in filter(None, selector.split(",")):
+        key, _, value = term.partition("=")
+        if labels.get(key) != value:
+            return False
+    return True
+
+
+@dataclass
+class FakeKubeAPI:
+    """``with FakeKubeAPI(routes(ClusterSpec())) as api: ...`` serves until the block ends."""
+
+    table: Dict[str, Tuple[int, Any]]
+    token: str = TOKEN
+    tls: Optional[Tuple[str, str]] = None  # (certfile, keyfile)
+    silent: bool = False
+    #: Raw answers for a path: (status, content type, body bytes), e.g. an HTML login page.
+    raw: Dict[str, Tuple[int, str, bytes]] = field(default_factory=dict)
+    requests: List[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._release = threading.Event()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                api.requests.append(self.path)
+                if api.silent:
+                    api._release.wait(120)
+                    return
+                parts = urlsplit(self.path)
+                scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+                if scheme.lower() != "bearer" or token != api.token:  # the scheme is case-insensitive, as in kube-apiserver
+                    return self._send(401, status_body(401, "Unauthorized", "Unauthorized"))
+                path = parts.path.rstrip("/") or "/"
+                if path in api.raw:
+                    code, ctype, data = api.raw[path]
+                    return self._raw(code, ctype, data)
+                code, body = api.table.get(path, (404, status_body(
+                    404, "NotFound", "the server could not find the requested resource")))
+                selector = parse_qs(parts.query).get("labelSelector", [""])[0]
+                if selector and isinstance(body, dict) and "items" in body:
+                    body = dict(body, items=[i for i in body["items"] if _matches(i, selector)])
+                self._send(code, body)
+
+            def _send(self, code: int, body: Any) -> None:
+                self._raw(code, "application/json", json.dumps(body).encode())
+
+            def _raw(self, code: int, ctype: str, data: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "FakeKubeAPI":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def kubeconfig(server: str, namespace: Optional[str] = "kuberay", token: str = TOKEN, ca_file: Optional[str] = None) -> str:
+    """A kubeconfig (YAML is a superset of JSON) with one context pointing at ``server``."""
+    cluster: Dict[str, Any] = {"server": server}
+    if ca_file:
+        cluster["certificate-authority"] = ca_file
+    context: Dict[str, Any] = {"cluster": "loopback", "user": "preflight"}
+    if namespace:
+        context["namespace"] = namespace
+    return json.dumps({"apiVersion": "v1", "kind": "Config", "current-context": "loopback",
+                       "clusters": [{"name": "loopback", "cluster": cluster}],
+                       "contexts": [{"name": "loopback", "context": context}],
+                       "users": [{"name": "preflight", "user": {"token": token}}]}, indent=1)
+
+
+def variant(table: Dict[str, Tuple[int, Any]], **changes: Tuple[int, Any]) -> Dict[str, Tuple[int, Any]]:
+    """A copy of ``table`` with some paths answering differently."""
+    out = copy.deepcopy(table)
+    out.update(changes)
+    return out
