@@ -12,4 +12,5 @@ from checks import kuberay  # noqa: F401
 from checks import autoscaler  # noqa: F401
 from checks import e2e  # noqa: F401
 from checks import parity  # noqa: F401
+from checks import scale  # noqa: F401
 # isort: on

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import atexit
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from typing import Any, Dict, Set
+from typing import Any, Dict
 
 from checks import fib_job
+from checks.child_job import run_script
 from checks.fib_job import MARKER
 from preflight.errors import Unavailable
 from preflight.model import Outcome, failed, passed
@@ -19,60 +13,11 @@ from preflight.registry import check, probe
 
 #: Seconds kept back from the deadline to kill the job and report.
 _MARGIN_S = 0.5
-#: Jobs still running; killed at exit, so an interrupted run leaves no Ray client behind.
-_RUNNING: "Set[subprocess.Popen[bytes]]" = set()
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    for proc in list(_RUNNING):
-        _kill(proc)
-
-
-def _kill(proc: "subprocess.Popen[bytes]") -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, OSError):
-        proc.kill()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:  # pragma: no cover - the kernel did not reap it
-        pass
 
 
 def run_job(address: str, size: int, tasks: int, timeout: float) -> Dict[str, Any]:
     """Run the Fibonacci job in a child process of this Python; kill it at ``timeout``."""
-    command = [sys.executable, "-c", "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')",
-               fib_job.__file__, json.dumps({"address": address, "size": size, "tasks": tasks})]
-    env = dict(os.environ)
-    env.pop("RAY_ADDRESS", None)
-    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    t0 = time.monotonic()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            env=env, start_new_session=True)
-    _RUNNING.add(proc)
-    try:
-        stdout, stderr = proc.communicate(timeout=max(0.1, timeout))
-    except subprocess.TimeoutExpired:
-        _kill(proc)
-        return {"ok": False, "stage": "timeout", "error": f"the job did not finish within {timeout:.0f} s; it was stopped",
-                "wall_s": time.monotonic() - t0}
-    except BaseException:
-        _kill(proc)
-        raise
-    finally:
-        _RUNNING.discard(proc)
-    text = stdout.decode("utf-8", "replace")
-    for line in reversed(text.splitlines()):
-        if line.startswith(MARKER):
-            result: Dict[str, Any] = json.loads(line[len(MARKER):])
-            result["wall_s"] = time.monotonic() - t0
-            if not result.get("ok"):
-                result["stderr_tail"] = stderr.decode("utf-8", "replace")[-2000:]
-            return result
-    return {"ok": False, "stage": "crash", "exit_code": proc.returncode,
-            "error": f"the job process ended with code {proc.returncode} and no result",
-            "stderr_tail": stderr.decode("utf-8", "replace")[-2000:], "wall_s": time.monotonic() - t0}
+    return run_script(fib_job.__file__, {"address": address, "size": size, "tasks": tasks}, MARKER, timeout)
 
 
 @probe(gate=("ray-version", "python-version", "client-packages"), owner="fibonacci")

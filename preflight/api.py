@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional, Union
 
-from preflight.config import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_FIB_SIZE, DEFAULT_TIMEOUT_S
+from preflight.config import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_FIB_SIZE
 from preflight.model import Report
 
 Ids = Union[None, str, Iterable[str]]
@@ -19,13 +19,14 @@ def check(
     gcs_address: Optional[str] = None,
     only: Ids = None,
     skip: Ids = None,
-    timeout: float = DEFAULT_TIMEOUT_S,
+    timeout: Optional[float] = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
     fib_size: int = DEFAULT_FIB_SIZE,
     fib_tasks: Optional[int] = None,
     kubeconfig: Optional[str] = None,
     context: Optional[str] = None,
     namespace: Optional[str] = None,
+    scale_test: Union[bool, str] = False,
     local: bool = False,
 ) -> Report:
     """Run the preflight checks and return the Report (``.ok``, ``.results``, ``report["python-version"]``).
@@ -39,7 +40,7 @@ def check(
     options = dict(
         profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address, only=only, skip=skip,
         timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size, fib_tasks=fib_tasks,
-        kubeconfig=kubeconfig, context=context, namespace=namespace,
+        kubeconfig=kubeconfig, context=context, namespace=namespace, scale_test=scale_test,
     )
     if not local:
         return run(config_module.build(address, **options))  # type: ignore[arg-type]

@@ -71,6 +71,16 @@ def _is_click_usage_error(exc: BaseException) -> bool:
     return hasattr(exc, "format_message") and getattr(exc, "exit_code", None) == 2
 
 
+def _flag_values(argv: List[str]) -> List[str]:
+    """``--scale-test`` alone means ``--scale-test=up`` (click options cannot take an optional value)."""
+    out: List[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return out + argv[i:]
+        out.append("--scale-test=up" if arg == "--scale-test" else arg)
+    return out
+
+
 def _invoke(argv: List[str]) -> int:
     import typer
 
@@ -78,7 +88,7 @@ def _invoke(argv: List[str]) -> int:
 
     app, state = build_app()
     command = typer.main.get_command(app)
-    result = command.main(args=argv, prog_name=PROG, standalone_mode=False)
+    result = command.main(args=_flag_values(argv), prog_name=PROG, standalone_mode=False)
     if isinstance(result, int) and result != 0:
         return result
     return int(state["code"])

@@ -31,13 +31,16 @@ def build_app():  # type: ignore[no-untyped-def]
         gcs_address: Optional[str] = typer.Option(None, "--gcs-address", help="host:port of the GCS (default: head host:6379)."),
         only: Optional[str] = typer.Option(None, "--only", help="Comma-separated check ids to run."),
         skip: Optional[str] = typer.Option(None, "--skip", help="Comma-separated check ids to leave out."),
-        timeout: str = typer.Option(str(DEFAULT_TIMEOUT_S), "--timeout", help="Deadline for the whole run, in seconds."),
+        timeout: Optional[str] = typer.Option(None, "--timeout", help=f"Deadline for the whole run, in seconds (default {DEFAULT_TIMEOUT_S:g}; "
+                                              "more with --scale-test)."),
         connect_timeout: str = typer.Option(str(DEFAULT_CONNECT_TIMEOUT_S), "--connect-timeout", help="Per network step, in seconds."),
         fib_size: str = typer.Option(str(DEFAULT_FIB_SIZE), "--fib-size", help="Fibonacci sequence size per task."),
         fib_tasks: Optional[str] = typer.Option(None, "--fib-tasks", help="Fibonacci task count (default: os.cpu_count())."),
         kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", help="Kubeconfig file (else in-cluster, KUBECONFIG, ~/.kube/config)."),
         kube_context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context (else the current one)."),
         namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="RayCluster namespace (else address, profile, context)."),
+        scale_test: Optional[str] = typer.Option(None, "--scale-test", help="Prove autoscaling: add demand until a node "
+                                                 "joins, then release it (--scale-test=full: and wait for it to leave)."),
         output_format: str = typer.Option("text", "--format", "-f", help="text or json."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Show details and timings."),
         local: bool = typer.Option(False, "--local", help="Start a throwaway Ray head with the installed Ray and check it."),
@@ -52,7 +55,8 @@ def build_app():  # type: ignore[no-untyped-def]
             raise UsageError(f"--format must be text or json, not {output_format!r}")
         options = dict(profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address,
                        only=only, skip=skip, timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size,
-                       fib_tasks=fib_tasks, kubeconfig=kubeconfig, context=kube_context, namespace=namespace)
+                       fib_tasks=fib_tasks, kubeconfig=kubeconfig, context=kube_context, namespace=namespace,
+                       scale_test=scale_test)
         if local:
             if address or dashboard_url or gcs_address:
                 raise UsageError("--local starts its own head: leave out --address, --dashboard-url and --gcs-address")

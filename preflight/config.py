@@ -33,6 +33,13 @@ class RunConfig:
     kubeconfig: Optional[str] = None
     kube_context: Optional[str] = None
     namespace: Optional[str] = None
+    #: None, "up" (a node must join) or "full" (and leave again after the idle timeout).
+    scale_test: Optional[str] = None
+
+    @property
+    def opt_in(self) -> Tuple[str, ...]:
+        """The opt-in checks this run asks for."""
+        return ("scale-test",) if self.scale_test else ()
 
 
 def _ids(value: Union[None, str, Iterable[str]], flag: str) -> Tuple[str, ...]:
@@ -78,7 +85,7 @@ def build(
     gcs_address: Optional[str] = None,
     only: Union[None, str, Iterable[str]] = None,
     skip: Union[None, str, Iterable[str]] = None,
-    timeout: object = DEFAULT_TIMEOUT_S,
+    timeout: object = None,
     connect_timeout: object = DEFAULT_CONNECT_TIMEOUT_S,
     fib_size: object = DEFAULT_FIB_SIZE,
     fib_tasks: object = None,
@@ -86,6 +93,7 @@ def build(
     kubeconfig: Optional[str] = None,
     context: Optional[str] = None,
     namespace: Optional[str] = None,
+    scale_test: Union[None, bool, str] = None,
 ) -> RunConfig:
     """Validate every input; raise ``UsageError`` (one line) for the first unusable one."""
     env = dict(os.environ if environ is None else environ)
@@ -93,13 +101,36 @@ def build(
     only_ids, skip_ids = _ids(only, "--only"), _ids(skip, "--skip")
     if only_ids and skip_ids and set(only_ids) <= set(skip_ids):
         raise UsageError("--only and --skip leave no check to run")
-    timeout_s = _seconds(timeout, "--timeout")
+    scale = _scale_test(scale_test)
+    timeout_s = _seconds(timeout if timeout is not None else _default_timeout(scale, chosen), "--timeout")
     connect_s = _seconds(connect_timeout, "--connect-timeout")
     size = _count(fib_size, "--fib-size", 1, 1_000_000)
     tasks = _count(fib_tasks if fib_tasks is not None else (os.cpu_count() or 1), "--fib-tasks", 1, 1024)
     target = resolve(chosen, address, dashboard_url, domain, gcs_address, env)
     return RunConfig(chosen, target, only_ids, skip_ids, timeout_s, connect_s, size, tasks, env,
-                     _kubeconfig(kubeconfig), _text(context, "--context"), _namespace(namespace))
+                     _kubeconfig(kubeconfig), _text(context, "--context"), _namespace(namespace), scale)
+
+
+#: The scale test waits for a node to be scheduled and to start (image pulls included) this long at most.
+SCALE_UP_BUDGET_S = 300.0
+
+
+def _scale_test(value: Union[None, bool, str]) -> Optional[str]:
+    if value in (None, False, "", "off"):
+        return None
+    if value is True or value == "up":
+        return "up"
+    if value == "full":
+        return "full"
+    raise UsageError(f"--scale-test takes no value (scale up) or =full (up, then down again), not {str(value)[:40]!r}")
+
+
+def _default_timeout(scale: Optional[str], profile: Profile) -> float:
+    """60 s; with the scale test, room to scale up (and, with full, to idle out twice over)."""
+    if not scale:
+        return DEFAULT_TIMEOUT_S
+    idle = float(profile.autoscaler_idle_timeout_s or 60)
+    return DEFAULT_TIMEOUT_S + SCALE_UP_BUDGET_S + (3 * idle + 60 if scale == "full" else 0)
 
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from preflight.errors import UsageError
 from preflight.net import NetError, http_get
@@ -49,10 +49,13 @@ class HeadError(RuntimeError):
 class LocalHead:
     """``with LocalHead() as head: ...`` gives ``head.address``, ``head.dashboard_url``, ``head.gcs_address``."""
 
-    def __init__(self, python: Optional[str] = None, num_cpus: int = 2, env: Optional[Dict[str, str]] = None):
+    def __init__(self, python: Optional[str] = None, num_cpus: int = 2, env: Optional[Dict[str, str]] = None,
+                 gcs_port: Optional[int] = None, extra_args: Sequence[str] = ()):
         self.python = python or sys.executable
         self.num_cpus = num_cpus
         self.extra_env = dict(env or {})
+        self.gcs_port = gcs_port  # a fixed GCS port (Ray's fake multi-node autoscaler needs 6379)
+        self.extra_args = list(extra_args)
         self.host = "127.0.0.1"
         self.proc: Optional["subprocess.Popen[bytes]"] = None
         self.temp_dir: Optional[str] = None
@@ -88,7 +91,7 @@ class LocalHead:
         ]
         if runtime_env_port:
             cmd.append(f"--runtime-env-agent-port={p['runtime_env']}")
-        return cmd
+        return cmd + self.extra_args
 
     def start(self, timeout: float = 120.0) -> "LocalHead":
         if self.ray_version is None:
@@ -101,6 +104,10 @@ class LocalHead:
             if port not in ports:
                 ports.append(port)
         self.ports = dict(zip(names, ports))
+        if self.gcs_port is not None:
+            if not _port_free(self.host, self.gcs_port):
+                raise HeadError(f"port {self.gcs_port} is in use on {self.host}; this head needs it for its GCS")
+            self.ports["gcs"] = self.gcs_port
         # Ray appends ~62 characters for its sockets; AF_UNIX paths stop at 107 bytes.
         self.temp_dir = tempfile.mkdtemp(prefix="rpf-", dir="/tmp" if os.path.isdir("/tmp") else None)
         self.log_path = os.path.join(self.temp_dir, "head.log")
@@ -202,6 +209,19 @@ class LocalHead:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("", port))
+        except OSError:
+            return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) != 0
 
 
 def _at_least(version: Optional[str], wanted: tuple) -> bool:

@@ -41,6 +41,8 @@ class Check:
     optional: Tuple[str, ...]
     description: str = ""
     origin: str = "built-in"
+    #: Runs only when asked for (``--only`` or its own flag), e.g. the scale test that adds a node.
+    opt_in: bool = False
 
 
 _PROBES: "OrderedDict[str, Probe]" = OrderedDict()
@@ -74,11 +76,12 @@ def probe(name: Optional[str] = None, *, gate: Tuple[str, ...] = (),
     return register
 
 
-def check(check_id: str, title: str, *, origin: str = "built-in") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def check(check_id: str, title: str, *, origin: str = "built-in",
+          opt_in: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a check: a pure function of facts that returns an ``Outcome``."""
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        _CHECKS[check_id] = make_check(check_id, title, func, origin)
+        _CHECKS[check_id] = make_check(check_id, title, func, origin, opt_in)
         return func
 
     return register
@@ -90,9 +93,9 @@ def make_probe(func: Callable[..., Any], name: Optional[str] = None, gate: Tuple
     return Probe(name or func.__name__, func, needs, optional, tuple(gate), _first_line(func), owner)
 
 
-def make_check(check_id: str, title: str, func: Callable[..., Any], origin: str = "built-in") -> Check:
+def make_check(check_id: str, title: str, func: Callable[..., Any], origin: str = "built-in", opt_in: bool = False) -> Check:
     needs, optional = _parameters(func)
-    return Check(check_id, title, func, needs, optional, _first_line(func), origin)
+    return Check(check_id, title, func, needs, optional, _first_line(func), origin, opt_in)
 
 
 def load_builtin() -> None:
@@ -113,6 +116,7 @@ def checks() -> "OrderedDict[str, Check]":
 def describe() -> Dict[str, Dict[str, Any]]:
     """What ``ray-preflight list`` shows."""
     return {
-        c.id: {"title": c.title, "description": c.description, "facts": list(c.needs + c.optional), "origin": c.origin}
+        c.id: {"title": c.title, "description": c.description, "facts": list(c.needs + c.optional), "origin": c.origin,
+               "opt_in": c.opt_in}
         for c in checks().values()
     }

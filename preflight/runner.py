@@ -79,7 +79,8 @@ def run(
     deadline = started + config.timeout_s
     checks = registry.checks() if checks is None else checks
     probes = registry.probes() if probes is None else probes
-    selected = [c for c in checks if c in (config.only or checks) and c not in config.skip]
+    wanted = set(config.only) if config.only else {c for c, chk in checks.items() if not chk.opt_in or c in config.opt_in}
+    selected = [c for c in checks if c in wanted and c not in config.skip]
     to_check, to_probe = _closure(selected, checks, probes)
     ctx = Context(config, deadline)
 

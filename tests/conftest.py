@@ -12,14 +12,18 @@ before the next module starts its own.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
-from typing import Iterator, List
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
 from preflight.local_head import LocalHead
 from preflight.testing import SilentListener
+from tests.worlds import SCENARIOS, SERVER, World, WorldUnavailable, build_wheel, current_env, provision
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,3 +69,30 @@ def run_cli(args: List[str], env_extra: dict = None, timeout: float = 180) -> su
     env.pop("RAY_ADDRESS", None)
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "preflight", *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def wheel() -> Iterator[Path]:
+    """A wheel of the working tree, installed into each client world."""
+    built = build_wheel()
+    try:
+        yield built
+    finally:
+        shutil.rmtree(built.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def worlds(wheel: Path) -> Dict[str, Any]:
+    """Every world of tests/worlds.py, provisioned concurrently (a WorldUnavailable stands in for one this machine cannot make)."""
+    wanted = [SERVER] + [s.world for s in SCENARIOS if s.world is not None]
+
+    def make(world: World) -> Any:
+        try:
+            return provision(world, wheel)
+        except WorldUnavailable as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        made = dict(zip([w.name for w in wanted], pool.map(make, wanted)))
+    made["default-latest-ray"] = current_env()
+    return made

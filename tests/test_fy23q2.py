@@ -21,13 +21,10 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Set, Tuple
 
 import psutil
 import pytest
@@ -36,86 +33,15 @@ from preflight.local_head import LocalHead
 from preflight.net import http_get
 from tests import seed_workflow
 from tests.facts import ALL_CHECKS, expected_on_a_healthy_head
-from tests.worlds import CACHE, REQUIRE_ENV, ROOT, Env, World, WorldUnavailable, build_wheel, current_env, provision
+from tests.worlds import BY_ID, CACHE, ROOT, SCENARIOS, SERVER, Env, Scenario, world_env
 
 pytestmark = [pytest.mark.live, pytest.mark.fy23q2, pytest.mark.timeout(1800)]
 
-SERVER = World("server-ray2.2.0", "3.8", (("ray[default]==2.2.0", "protobuf==3.20.3", "pydantic<2"),), tool=False)
 EVERY_CHECK = ALL_CHECKS
 README = ROOT / "README.md"
 BEGIN, END = "<!-- fy23-q2-agreement:begin -->", "<!-- fy23-q2-agreement:end -->"
 
 
-@dataclass(frozen=True)
-class Scenario:
-    label: str
-    world: Optional[World]  # None: the Python running the tests (latest Ray, tool installed)
-    go: bool
-    failing: Tuple[str, ...] = ()
-
-    @property
-    def id(self) -> str:
-        return self.world.name if self.world else "default-latest-ray"
-
-
-SCENARIOS = [
-    Scenario("Python 3.8 + `pip install ray==2.2.0` (the recommended fix)",
-             World("py38-ray2.2.0", "3.8", (("ray==2.2.0",),)), go=True),
-    Scenario("Python 3.8 + the server's own set (`ray[default]==2.2.0 protobuf==3.20.3 pydantic<2`)",
-             World("py38-ray2.2.0-pinned", "3.8", SERVER.steps), go=True),
-    Scenario("Python 3.8 + Ray 2.2.0, then `pip install 'pydantic>=2'`",
-             World("py38-ray2.2.0-pydantic2", "3.8", (("ray==2.2.0",), ("pydantic>=2",))), go=False,
-             failing=("client-packages",)),
-    Scenario("Python 3.10 + `pip install ray==2.2.0`",
-             World("py310-ray2.2.0", "3.10", (("ray==2.2.0",),)), go=False, failing=("python-version",)),
-    Scenario("the CI's Python + the latest Ray (the test environment)", None, go=False,
-             failing=("ray-version", "python-version")),
-    Scenario("the CI's Python, no Ray installed", World("default-no-ray", "default", ()), go=False,
-             failing=("ray-version", "python-version")),
-    Scenario("Python 3.8 + `pip install ray==2.1.0` (same client protocol as 2.2.0, so Ray's own check lets it through)",
-             World("py38-ray2.1.0", "3.8", (("ray==2.1.0",),)), go=True),
-]
-BY_ID = {s.id: s for s in SCENARIOS}
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get(REQUIRE_ENV):
-        pytest.fail(f"{reason} ({REQUIRE_ENV} is set, so this is a failure)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def wheel() -> Iterator[Path]:
-    built = build_wheel()
-    try:
-        yield built
-    finally:
-        shutil.rmtree(built.parent, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def worlds(wheel: Path) -> Dict[str, Any]:
-    """Every world, provisioned concurrently (a WorldUnavailable stands in for one this machine cannot make)."""
-    wanted = [SERVER] + [s.world for s in SCENARIOS if s.world is not None]
-
-    def make(world: World) -> Any:
-        try:
-            return provision(world, wheel)
-        except WorldUnavailable as exc:
-            return exc
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        made = dict(zip([w.name for w in wanted], pool.map(make, wanted)))
-    made["default-latest-ray"] = current_env()
-    return made
-
-
-def world_env(worlds: Dict[str, Any], name: str) -> Env:
-    env = worlds[name]
-    if isinstance(env, WorldUnavailable):
-        _unavailable(f"world {name}: {env}")
-    assert isinstance(env, Env)
-    return env
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "worlds"
@@ -190,3 +190,57 @@ def current_env() -> Env:
     """The Python running the tests, as a world (it has the tool installed from the working tree and the latest Ray)."""
     version = interpreter_version(sys.executable) or "?"
     return Env("default-latest-ray", Path(sys.prefix), sys.executable, version)
+
+
+#: The fy23-q2 server: what the platform's head runs (without this tool, like a real cluster).
+SERVER = World("server-ray2.2.0", "3.8", (("ray[default]==2.2.0", "protobuf==3.20.3", "pydantic<2"),), tool=False)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    label: str
+    world: Optional[World]  # None: the Python running the tests (latest Ray, tool installed)
+    go: bool
+    failing: Tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.world.name if self.world else "default-latest-ray"
+
+
+SCENARIOS = [
+    Scenario("Python 3.8 + `pip install ray==2.2.0` (the recommended fix)",
+             World("py38-ray2.2.0", "3.8", (("ray==2.2.0",),)), go=True),
+    Scenario("Python 3.8 + the server's own set (`ray[default]==2.2.0 protobuf==3.20.3 pydantic<2`)",
+             World("py38-ray2.2.0-pinned", "3.8", SERVER.steps), go=True),
+    Scenario("Python 3.8 + Ray 2.2.0, then `pip install 'pydantic>=2'`",
+             World("py38-ray2.2.0-pydantic2", "3.8", (("ray==2.2.0",), ("pydantic>=2",))), go=False,
+             failing=("client-packages",)),
+    Scenario("Python 3.10 + `pip install ray==2.2.0`",
+             World("py310-ray2.2.0", "3.10", (("ray==2.2.0",),)), go=False, failing=("python-version",)),
+    Scenario("the CI's Python + the latest Ray (the test environment)", None, go=False,
+             failing=("ray-version", "python-version")),
+    Scenario("the CI's Python, no Ray installed", World("default-no-ray", "default", ()), go=False,
+             failing=("ray-version", "python-version")),
+    Scenario("Python 3.8 + `pip install ray==2.1.0` (same client protocol as 2.2.0, so Ray's own check lets it through)",
+             World("py38-ray2.1.0", "3.8", (("ray==2.1.0",),)), go=True),
+]
+BY_ID = {s.id: s for s in SCENARIOS}
+
+
+def unavailable(reason: str) -> None:
+    """Skip with the reason; a failure when CI asks for every world."""
+    import pytest
+
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"{reason} ({REQUIRE_ENV} is set, so this is a failure)")
+    pytest.skip(reason)
+
+
+def world_env(worlds: Dict[str, Any], name: str) -> Env:
+    """The provisioned world ``name`` from the ``worlds`` fixture (skips or fails when it could not be made)."""
+    env = worlds[name]
+    if isinstance(env, WorldUnavailable):
+        unavailable(f"world {name}: {env}")
+    assert isinstance(env, Env)
+    return env

@@ -1,0 +1,76 @@
+"""Jobs that connect with the client's own Ray run in a child process of this Python: its Ray connection
+always closes (the child exits), a hang can be killed at the deadline, and an interrupted run leaves no
+Ray client behind (children still running at exit are killed).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Dict, Optional, Set
+
+#: Jobs still running; killed at exit.
+_RUNNING: "Set[subprocess.Popen[bytes]]" = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in list(_RUNNING):
+        _kill(proc)
+
+
+def _kill(proc: "subprocess.Popen[bytes]") -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        proc.kill()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # pragma: no cover - the kernel did not reap it
+        pass
+
+
+def run_script(script: str, spec: Dict[str, Any], marker: str, timeout: float,
+               env_extra: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """Run ``script`` as ``__main__`` with the JSON ``spec``; its result is the JSON after ``marker``.
+
+    Running as ``__main__`` makes cloudpickle ship the script's functions by value: the cluster's
+    workers do not have this tool installed. The child is killed at ``timeout``.
+    """
+    command = [sys.executable, "-c", "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')",
+               script, json.dumps(spec)]
+    env = dict(os.environ)
+    env.pop("RAY_ADDRESS", None)
+    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    env.update(env_extra or {})
+    t0 = time.monotonic()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            env=env, start_new_session=True)
+    _RUNNING.add(proc)
+    try:
+        stdout, stderr = proc.communicate(timeout=max(0.1, timeout))
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        return {"ok": False, "stage": "timeout", "error": f"the job did not finish within {timeout:.0f} s; it was stopped",
+                "wall_s": time.monotonic() - t0}
+    except BaseException:
+        _kill(proc)
+        raise
+    finally:
+        _RUNNING.discard(proc)
+    text = stdout.decode("utf-8", "replace")
+    for line in reversed(text.splitlines()):
+        if line.startswith(marker):
+            result: Dict[str, Any] = json.loads(line[len(marker):])
+            result["wall_s"] = time.monotonic() - t0
+            if not result.get("ok"):
+                result["stderr_tail"] = stderr.decode("utf-8", "replace")[-2000:]
+            return result
+    return {"ok": False, "stage": "crash", "exit_code": proc.returncode,
+            "error": f"the job process ended with code {proc.returncode} and no result",
+            "stderr_tail": stderr.decode("utf-8", "replace")[-2000:], "wall_s": time.monotonic() - t0}

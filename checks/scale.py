@@ -1,0 +1,58 @@
+"""The opt-in autoscaling proof (``--scale-test``): demand beyond the cluster's size, a node must join.
+
+It runs after the Fibonacci job has passed (the demand would otherwise hold the CPUs that job needs),
+through the client's own Ray, in a child process killed at the deadline. The demand is a placement
+group: removed at once when the test ends, and by Ray with the job if the child dies.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from checks import scale_job
+from checks.child_job import run_script
+from preflight.errors import Unavailable
+from preflight.model import Outcome, failed, passed
+from preflight.registry import check, probe
+
+#: Seconds kept back from the deadline to stop the child and report.
+_MARGIN_S = 1.0
+
+
+@probe(gate=("ray-version", "python-version", "client-packages", "fibonacci"), owner="scale-test")
+def scale_run(target, config, profile, ctx, ray_client) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Ask for one CPU more than the cluster has, time the new node, release; with full, time its leaving."""
+    if not ray_client.get("ok"):
+        raise Unavailable(f"cluster unreachable ({ray_client.get('error')})")
+    budget = ctx.remaining() - _MARGIN_S
+    if budget <= 5:
+        raise Unavailable("no time left before the deadline for the scale test (raise --timeout)")
+    full = config.scale_test == "full"
+    idle = float(profile.autoscaler_idle_timeout_s or 60)
+    down = min(3 * idle + 60, budget / 2) if full else 0.0
+    spec = {"address": target.address, "full": full, "up_s": max(1.0, budget - down - 15), "down_s": down}
+    # If the child dies, the server drops its session (and the placement group) after this grace period, not 30 s.
+    result = run_script(scale_job.__file__, spec, scale_job.MARKER, budget, {"RAY_CLIENT_RECONNECT_GRACE_PERIOD": "5"})
+    result["idle_timeout_s"] = idle
+    return result
+
+
+@check("scale-test", "Autoscaler adds (and removes) a node on demand", opt_in=True)
+def scale_test(scale_run, kuberay=None) -> Outcome:  # type: ignore[no-untyped-def]
+    """Time from demand to a new node (and, with --scale-test=full, from release to its removal)."""
+    run = scale_run
+    details = {k: run.get(k) for k in ("stage", "nodes_before", "cpus_before", "nodes_peak", "up_s", "ready_s", "down_s",
+                                       "idle_timeout_s", "wall_s") if run.get(k) is not None}
+    if run.get("ok"):
+        summary = (f"a node joined {run['up_s']:.1f} s after asking for {run['cpus_before'] + 1} CPUs "
+                   f"({run['nodes_before']} → {run['nodes_peak']} nodes); demand released")
+        if run.get("full"):
+            summary += f"; the idle node left {run['down_s']:.1f} s later (idle timeout {run['idle_timeout_s']:g} s)"
+        return passed(summary, **details)
+    error = run.get("error") or "the scale test did not finish"
+    hint = "see the autoscaler and worker-groups checks; `kubectl -n <namespace> logs <head pod> -c autoscaler --tail=100`"
+    if kuberay and (kuberay.get("raycluster") or {}).get("ok"):
+        ns, name = kuberay["namespace"], kuberay["raycluster"]["value"]["name"]
+        hint = (f"`kubectl -n {ns} get pods -l ray.io/cluster={name}` and the autoscaler's log "
+                f"(`kubectl -n {ns} logs -l ray.io/node-type=head -c autoscaler --tail=100`)")
+    return failed(f"scale test failed at {run.get('stage')}: {error}", hint, **details)
