@@ -32,22 +32,25 @@ def scale_run(target, config, profile, ctx, ray_client) -> Dict[str, Any]:  # ty
     down = min(3 * idle + 60, budget / 2) if full else 0.0
     spec = {"address": target.address, "full": full, "up_s": max(1.0, budget - down - 15), "down_s": down}
     # If the child dies, the server drops its session (and the placement group) after this grace period, not 30 s.
-    result = run_script(scale_job.__file__, spec, scale_job.MARKER, budget, {"RAY_CLIENT_RECONNECT_GRACE_PERIOD": "5"})
-    result["idle_timeout_s"] = idle
-    return result
+    return run_script(scale_job.__file__, spec, scale_job.MARKER, budget, {"RAY_CLIENT_RECONNECT_GRACE_PERIOD": "5"})
 
 
 @check("scale-test", "Autoscaler adds (and removes) a node on demand", opt_in=True)
-def scale_test(scale_run, kuberay=None) -> Outcome:  # type: ignore[no-untyped-def]
+def scale_test(scale_run, profile, kuberay=None) -> Outcome:  # type: ignore[no-untyped-def]
     """Time from demand to a new node (and, with --scale-test=full, from release to its removal)."""
     run = scale_run
     details = {k: run.get(k) for k in ("stage", "nodes_before", "cpus_before", "nodes_peak", "up_s", "ready_s", "down_s",
-                                       "idle_timeout_s", "wall_s") if run.get(k) is not None}
+                                       "wall_s") if run.get(k) is not None}
     if run.get("ok"):
         summary = (f"a node joined {run['up_s']:.1f} s after asking for {run['cpus_before'] + 1} CPUs "
                    f"({run['nodes_before']} → {run['nodes_peak']} nodes); demand released")
         if run.get("full"):
-            summary += f"; the idle node left {run['down_s']:.1f} s later (idle timeout {run['idle_timeout_s']:g} s)"
+            summary += f"; the idle node left {run['down_s']:.1f} s later"
+            cluster = (kuberay or {}).get("raycluster") or {}
+            idle = (cluster.get("value") or {}).get("idle_timeout_s") if cluster.get("ok") else None
+            idle = idle or profile.autoscaler_idle_timeout_s
+            if idle:
+                summary += f" (idle timeout {idle:g} s)"
         return passed(summary, **details)
     error = run.get("error") or "the scale test did not finish"
     hint = "see the autoscaler and worker-groups checks; `kubectl -n <namespace> logs <head pod> -c autoscaler --tail=100`"
