@@ -40,7 +40,7 @@ def _first_line(text: str) -> str:
 def fibonacci(fibonacci_run, config) -> Outcome:  # type: ignore[no-untyped-def]
     """Run the platform's smoke test through the client's Ray and verify every result."""
     run = fibonacci_run
-    details = {k: run.get(k) for k in ("stage", "size", "tasks", "init_s", "local_s", "remote_s", "shutdown_s",
+    details = {k: run.get(k) for k in ("stage", "size", "tasks", "init_s", "init_retried", "local_s", "remote_s", "shutdown_s",
                                        "nodes", "wall_s") if run.get(k) is not None}
     if run.get("ok"):
         nodes = len(run.get("nodes") or [])

@@ -47,6 +47,22 @@ def installed(names: List[str]) -> Dict[str, Any]:
     return found
 
 
+#: Ray's answer when a head could not start the per-client server in time (seen on heads just started).
+_SERVER_START_FAILED = "Starting Ray client server failed"
+
+
+def _init(ray: Any, address: str, out: Dict[str, Any]) -> None:
+    """``ray.init``, retried once (and reported) when the server failed to start its per-client server."""
+    try:
+        ray.init(address)
+    except Exception as exc:  # noqa: BLE001 - only that one server-side failure is retried
+        if _SERVER_START_FAILED not in str(exc):
+            raise
+        out["init_retried"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]}"
+        time.sleep(2)
+        ray.init(address)
+
+
 def _node_id(ray: Any) -> str:
     context = ray.get_runtime_context()
     getter = getattr(context, "get_node_id", None)
@@ -68,7 +84,7 @@ def main(spec: str) -> Dict[str, Any]:
     try:
         out["stage"] = "init"
         t0 = time.perf_counter()
-        ray.init(args["address"])
+        _init(ray, args["address"], out)
         connected = True
         out["init_s"] = time.perf_counter() - t0
 

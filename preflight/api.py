@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional, Union
 
-from preflight.config import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_FIB_SIZE
+from preflight.config import DEFAULT_FIB_SIZE
 from preflight.model import Report
 
 Ids = Union[None, str, Iterable[str]]
@@ -13,20 +13,22 @@ Ids = Union[None, str, Iterable[str]]
 def check(
     address: Optional[str] = None,
     *,
-    profile: str = "auto",
+    profile: Optional[str] = None,
     dashboard_url: Optional[str] = None,
     domain: Optional[str] = None,
     gcs_address: Optional[str] = None,
     only: Ids = None,
     skip: Ids = None,
     timeout: Optional[float] = None,
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
+    connect_timeout: Optional[float] = None,
     fib_size: int = DEFAULT_FIB_SIZE,
     fib_tasks: Optional[int] = None,
     kubeconfig: Optional[str] = None,
     context: Optional[str] = None,
     namespace: Optional[str] = None,
     scale_test: Union[bool, str] = False,
+    ignore: Ids = None,
+    strict: bool = False,
     local: bool = False,
 ) -> Report:
     """Run the preflight checks and return the Report (``.ok``, ``.results``, ``report["python-version"]``).
@@ -35,13 +37,15 @@ def check(
     ``local=True`` starts a throwaway Ray head with the installed Ray and checks against it.
     """
     from preflight import config as config_module
+    from preflight import settings
     from preflight.runner import run
 
-    options = dict(
-        profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address, only=only, skip=skip,
-        timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size, fib_tasks=fib_tasks,
-        kubeconfig=kubeconfig, context=context, namespace=namespace, scale_test=scale_test,
-    )
+    options = settings.merge(dict(
+        address=address, profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address, only=only,
+        skip=skip, timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size, fib_tasks=fib_tasks,
+        kubeconfig=kubeconfig, context=context, namespace=namespace, scale_test=scale_test, ignore=ignore, strict=strict,
+    ))
+    address = options.pop("address")
     if not local:
         return run(config_module.build(address, **options))  # type: ignore[arg-type]
     if address is not None or dashboard_url is not None or gcs_address is not None:

@@ -31,17 +31,34 @@ def _emit(report, output_format: str, verbose: bool) -> None:  # type: ignore[no
 
     if output_format == "json":
         sys.stdout.write(render_json(report))
+    elif output_format == "junit":
+        from preflight.render.junit import render_junit
+
+        sys.stdout.write(render_junit(report))
     else:
         sys.stdout.write(render(report, verbose=verbose, stream=sys.stdout))
     sys.stdout.flush()
 
 
-def _run(config, output_format: str, verbose: bool):  # type: ignore[no-untyped-def]
+def _run(config, output_format: str, verbose: bool, junit_xml: Optional[str] = None):  # type: ignore[no-untyped-def]
     from preflight.runner import run
 
     report = run(config, on_slow=_on_slow if output_format == "text" else None)
     _emit(report, output_format, verbose)
+    if junit_xml:
+        write_junit(report, junit_xml)
     return report
+
+
+def write_junit(report, path: str) -> None:  # type: ignore[no-untyped-def]
+    from preflight.errors import UsageError
+    from preflight.render.junit import render_junit
+
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(render_junit(report))
+    except OSError as exc:
+        raise UsageError(f"--junit-xml {path}: {exc.strerror or exc}") from None
 
 
 def _run_local(options, output_format: str, verbose: bool):  # type: ignore[no-untyped-def]

@@ -6,12 +6,12 @@ from typing import Optional
 import typer
 
 from preflight import __version__
-from preflight.cli import EXIT_FAILED, EXIT_OK, PROG, _run, _run_local
+from preflight.cli import EXIT_FAILED, EXIT_OK, PROG, _run, _run_local, write_junit
 
 
 def build_app():  # type: ignore[no-untyped-def]
     from preflight import config as config_module
-    from preflight.config import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_FIB_SIZE, DEFAULT_TIMEOUT_S
+    from preflight.config import DEFAULT_FIB_SIZE, DEFAULT_TIMEOUT_S
     from preflight.errors import UsageError
 
     app = typer.Typer(
@@ -25,7 +25,7 @@ def build_app():  # type: ignore[no-untyped-def]
     def run(
         ctx: typer.Context,
         address: Optional[str] = typer.Option(None, "--address", "-a", help="ray://host:port (else RAY_ADDRESS, else the profile's)."),
-        profile: str = typer.Option("auto", "--profile", "-p", help="What the platform release expects (see `profiles`)."),
+        profile: Optional[str] = typer.Option(None, "--profile", "-p", help="What the platform release expects (see `profiles`)."),
         dashboard_url: Optional[str] = typer.Option(None, "--dashboard-url", help="The dashboard URL (else the profile's, else head:8265)."),
         domain: Optional[str] = typer.Option(None, "--domain", help="Fills the profile's dashboard URL pattern."),
         gcs_address: Optional[str] = typer.Option(None, "--gcs-address", help="host:port of the GCS (default: head host:6379)."),
@@ -33,7 +33,7 @@ def build_app():  # type: ignore[no-untyped-def]
         skip: Optional[str] = typer.Option(None, "--skip", help="Comma-separated check ids to leave out."),
         timeout: Optional[str] = typer.Option(None, "--timeout", help=f"Deadline for the whole run, in seconds (default {DEFAULT_TIMEOUT_S:g}; "
                                               "more with --scale-test)."),
-        connect_timeout: str = typer.Option(str(DEFAULT_CONNECT_TIMEOUT_S), "--connect-timeout", help="Per network step, in seconds."),
+        connect_timeout: Optional[str] = typer.Option(None, "--connect-timeout", help="Per network step, in seconds."),
         fib_size: str = typer.Option(str(DEFAULT_FIB_SIZE), "--fib-size", help="Fibonacci sequence size per task."),
         fib_tasks: Optional[str] = typer.Option(None, "--fib-tasks", help="Fibonacci task count (default: os.cpu_count())."),
         kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", help="Kubeconfig file (else in-cluster, KUBECONFIG, ~/.kube/config)."),
@@ -41,7 +41,10 @@ def build_app():  # type: ignore[no-untyped-def]
         namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="RayCluster namespace (else address, profile, context)."),
         scale_test: Optional[str] = typer.Option(None, "--scale-test", help="Prove autoscaling: add demand until a node "
                                                  "joins, then release it (--scale-test=full: and wait for it to leave)."),
-        output_format: str = typer.Option("text", "--format", "-f", help="text or json."),
+        ignore: Optional[str] = typer.Option(None, "--ignore", help="Check ids (or all) whose failures only warn."),
+        strict: bool = typer.Option(False, "--strict", help="Warnings fail the run too."),
+        output_format: str = typer.Option("text", "--format", "-f", help="text, json or junit."),
+        junit_xml: Optional[str] = typer.Option(None, "--junit-xml", help="Also write JUnit XML to this file."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Show details and timings."),
         local: bool = typer.Option(False, "--local", help="Start a throwaway Ray head with the installed Ray and check it."),
         version: bool = typer.Option(False, "--version", help="Print the version and exit."),
@@ -51,20 +54,26 @@ def build_app():  # type: ignore[no-untyped-def]
             return
         if ctx.invoked_subcommand is not None:
             return
-        if output_format not in ("text", "json"):
-            raise UsageError(f"--format must be text or json, not {output_format!r}")
-        options = dict(profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address,
-                       only=only, skip=skip, timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size,
-                       fib_tasks=fib_tasks, kubeconfig=kubeconfig, context=kube_context, namespace=namespace,
-                       scale_test=scale_test)
+        if output_format not in ("text", "json", "junit"):
+            raise UsageError(f"--format must be text, json or junit, not {output_format!r}")
+        from preflight import settings
+
+        options = settings.merge(dict(
+            address=address, profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address,
+            only=only, skip=skip, timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size, fib_tasks=fib_tasks,
+            kubeconfig=kubeconfig, context=kube_context, namespace=namespace, scale_test=scale_test, ignore=ignore,
+            strict=strict))
+        address = options.pop("address")
         if local:
             if address or dashboard_url or gcs_address:
                 raise UsageError("--local starts its own head: leave out --address, --dashboard-url and --gcs-address")
             config_module.build("ray://127.0.0.1:10001", **options)  # type: ignore[arg-type]
             report = _run_local(options, output_format, verbose)
+            if junit_xml:
+                write_junit(report, junit_xml)
         else:
             config = config_module.build(address, **options)  # type: ignore[arg-type]
-            report = _run(config, output_format, verbose)
+            report = _run(config, output_format, verbose, junit_xml)
         state["code"] = EXIT_OK if report.ok else EXIT_FAILED
 
     @app.command("list")
@@ -78,7 +87,8 @@ def build_app():  # type: ignore[no-untyped-def]
             return
         width = max(len(k) for k in described)
         for cid, info in described.items():
-            print(f"{cid.ljust(width)}  {info['title']}: {info['description']}")
+            marks = [m for m in (info["origin"] if info["origin"] != "built-in" else "", "opt-in" if info["opt_in"] else "") if m]
+            print(f"{cid.ljust(width)}  {info['title']}: {info['description']}" + (f" [{', '.join(marks)}]" if marks else ""))
 
     @app.command("profiles")
     def list_profiles(output_format: str = typer.Option("text", "--format", "-f", help="text or json.")) -> None:

@@ -35,6 +35,10 @@ class RunConfig:
     namespace: Optional[str] = None
     #: None, "up" (a node must join) or "full" (and leave again after the idle timeout).
     scale_test: Optional[str] = None
+    #: Check ids (or "all") whose failures are reported as warnings and do not fail the run.
+    ignore: Tuple[str, ...] = ()
+    #: Warnings fail the run.
+    strict: bool = False
 
     @property
     def opt_in(self) -> Tuple[str, ...]:
@@ -79,14 +83,14 @@ def _count(value: object, flag: str, low: int, high: int) -> int:
 def build(
     address: Optional[str] = None,
     *,
-    profile: str = "auto",
+    profile: Optional[str] = None,
     dashboard_url: Optional[str] = None,
     domain: Optional[str] = None,
     gcs_address: Optional[str] = None,
     only: Union[None, str, Iterable[str]] = None,
     skip: Union[None, str, Iterable[str]] = None,
     timeout: object = None,
-    connect_timeout: object = DEFAULT_CONNECT_TIMEOUT_S,
+    connect_timeout: object = None,
     fib_size: object = DEFAULT_FIB_SIZE,
     fib_tasks: object = None,
     environ: Optional[Mapping[str, str]] = None,
@@ -94,21 +98,24 @@ def build(
     context: Optional[str] = None,
     namespace: Optional[str] = None,
     scale_test: Union[None, bool, str] = None,
+    ignore: Union[None, str, Iterable[str]] = None,
+    strict: bool = False,
 ) -> RunConfig:
     """Validate every input; raise ``UsageError`` (one line) for the first unusable one."""
     env = dict(os.environ if environ is None else environ)
-    chosen = profiles.get(profile)
+    chosen = profiles.get(profile or "auto")
     only_ids, skip_ids = _ids(only, "--only"), _ids(skip, "--skip")
     if only_ids and skip_ids and set(only_ids) <= set(skip_ids):
         raise UsageError("--only and --skip leave no check to run")
     scale = _scale_test(scale_test)
     timeout_s = _seconds(timeout if timeout is not None else _default_timeout(scale, chosen), "--timeout")
-    connect_s = _seconds(connect_timeout, "--connect-timeout")
+    connect_s = _seconds(DEFAULT_CONNECT_TIMEOUT_S if connect_timeout is None else connect_timeout, "--connect-timeout")
     size = _count(fib_size, "--fib-size", 1, 1_000_000)
     tasks = _count(fib_tasks if fib_tasks is not None else (os.cpu_count() or 1), "--fib-tasks", 1, 1024)
     target = resolve(chosen, address, dashboard_url, domain, gcs_address, env)
     return RunConfig(chosen, target, only_ids, skip_ids, timeout_s, connect_s, size, tasks, env,
-                     _kubeconfig(kubeconfig), _text(context, "--context"), _namespace(namespace), scale)
+                     _kubeconfig(kubeconfig), _text(context, "--context"), _namespace(namespace), scale,
+                     _ignore_ids(ignore), bool(strict))
 
 
 #: The scale test waits for a node to be scheduled and to start (image pulls included) this long at most.
@@ -134,6 +141,14 @@ def _default_timeout(scale: Optional[str], profile: Profile) -> float:
 
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def _ignore_ids(value: Union[None, str, Iterable[str]]) -> Tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value or ()]
+    ids = tuple(i.strip() for i in items if i.strip())
+    if "all" in ids:
+        return ("all",)
+    return _ids(ids, "--ignore")
 
 
 def _text(value: Optional[str], flag: str) -> Optional[str]:

@@ -94,11 +94,15 @@ class Report:
     duration_s: float = 0.0
     tool_version: str = ""
     gcs_address: Optional[str] = None
+    #: Check ids whose failures were turned into warnings (``--ignore``).
+    ignored: List[str] = field(default_factory=list)
+    #: Warnings fail the run too (``--strict``).
+    strict: bool = False
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed or errored (the GO verdict)."""
-        return all(r.ok for r in self.results)
+        """True when nothing failed or errored (the GO verdict); with ``strict``, nothing warned either."""
+        return all(r.ok and not (self.strict and r.status is Status.WARN) for r in self.results)
 
     def __getitem__(self, check_id: str) -> Result:
         for result in self.results:
@@ -133,6 +137,8 @@ class Report:
             "duration_s": round(self.duration_s, 4),
             "results": [r.to_dict() for r in self.results],
             "tool_version": self.tool_version,
+            "strict": self.strict,
+            "ignored": list(self.ignored),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "facts": self.facts,
         }

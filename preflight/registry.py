@@ -45,6 +45,11 @@ class Check:
     opt_in: bool = False
 
 
+#: Plugins: other distributions' modules named in this entry-point group register checks and probes on import.
+PLUGIN_GROUP = "ray_preflight.checks"
+_ORIGIN = "built-in"
+_PLUGINS_LOADED = False
+
 _PROBES: "OrderedDict[str, Probe]" = OrderedDict()
 _CHECKS: "OrderedDict[str, Check]" = OrderedDict()
 
@@ -76,12 +81,12 @@ def probe(name: Optional[str] = None, *, gate: Tuple[str, ...] = (),
     return register
 
 
-def check(check_id: str, title: str, *, origin: str = "built-in",
+def check(check_id: str, title: str, *, origin: Optional[str] = None,
           opt_in: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a check: a pure function of facts that returns an ``Outcome``."""
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        _CHECKS[check_id] = make_check(check_id, title, func, origin, opt_in)
+        _CHECKS[check_id] = make_check(check_id, title, func, origin or _ORIGIN, opt_in)
         return func
 
     return register
@@ -99,8 +104,46 @@ def make_check(check_id: str, title: str, func: Callable[..., Any], origin: str 
 
 
 def load_builtin() -> None:
-    """Import the built-in checks (they register themselves on import)."""
+    """Import the built-in checks (they register themselves on import), then the plugins'."""
     import checks  # noqa: F401
+
+    load_plugins()
+
+
+def load_plugins() -> None:
+    """Import every module of the ``ray_preflight.checks`` entry-point group once; one that fails to import
+    becomes a check that reports the failure as an ``error`` naming the plugin."""
+    global _ORIGIN, _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    from importlib import metadata
+
+    for dist in metadata.distributions():
+        for entry in getattr(dist, "entry_points", []):
+            if entry.group != PLUGIN_GROUP:
+                continue
+            name = dist.metadata["Name"] or entry.name
+            _ORIGIN = f"plugin {name}"
+            try:
+                loaded = entry.load()
+                if callable(loaded):
+                    loaded()
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is a finding, not a crash
+                _register_broken(entry.name, name, f"{type(exc).__name__}: {exc}")
+            finally:
+                _ORIGIN = "built-in"
+
+
+def _register_broken(entry_name: str, dist_name: str, error: str) -> None:
+    from preflight.model import undecided
+
+    def broken() -> Any:
+        return undecided(f"plugin {dist_name} ({PLUGIN_GROUP}: {entry_name}) failed to load: {error}",
+                         f"fix or uninstall it: pip uninstall {dist_name}")
+
+    cid = f"plugin:{entry_name}"
+    _CHECKS[cid] = make_check(cid, f"Plugin {dist_name} loads", broken, f"plugin {dist_name}")
 
 
 def probes() -> "OrderedDict[str, Probe]":

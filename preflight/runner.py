@@ -216,17 +216,29 @@ def run(
             public_facts[name] = value
         else:
             public_facts[name] = {"unavailable": "not finished before the deadline"}
+    results = [_ignore(outcomes[cid], config.ignore) for cid in selected]
     return Report(
         profile=config.profile.name,
         address=config.target.address,
         dashboard_url=config.target.dashboard_url,
         gcs_address=config.target.gcs_address,
-        results=[outcomes[cid] for cid in selected],
+        results=results,
         facts=public_facts,
         timings=timings,
         duration_s=time.monotonic() - started,
         tool_version=__version__,
+        ignored=[r.id for r in results if "ignored" in r.details],
+        strict=config.strict,
     )
+
+
+def _ignore(result: Result, ignore: Tuple[str, ...]) -> Result:
+    """``--ignore``: a listed check's failure or error becomes a warning that says so."""
+    if result.status not in (Status.FAIL, Status.ERROR) or not (result.id in ignore or "all" in ignore):
+        return result
+    details = dict(result.details, ignored=result.status.value)
+    return Result(result.id, result.title, Status.WARN, f"ignored failure: {result.summary}", result.remedy, details,
+                  result.duration_s)
 
 
 def _probes_behind(check: Check, probes: Dict[str, Probe]) -> Set[str]:

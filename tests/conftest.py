@@ -25,6 +25,8 @@ from preflight.local_head import LocalHead
 from preflight.testing import SilentListener
 from tests.worlds import SCENARIOS, SERVER, World, WorldUnavailable, build_wheel, current_env, provision
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def no_kubernetes_credentials() -> Iterator[None]:

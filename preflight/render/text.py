@@ -51,7 +51,10 @@ def verdict_line(report: Report) -> str:
              ("failed", counts["fail"]), ("errored", counts["error"]), ("skipped", counts["skip"])) if n]
     head = "GO" if report.ok else "NO-GO"
     calm = "nothing failed: " if report.ok else ""
-    return f"{head}: {calm}{', '.join(parts) or 'no checks ran'} in {report.duration_s:.1f} s"
+    if not report.ok and report.strict and not (counts["fail"] or counts["error"]):
+        head = "NO-GO (--strict: warnings fail)"
+    ignored = f" ({len(report.ignored)} failure(s) ignored: {', '.join(report.ignored)})" if report.ignored else ""
+    return f"{head}: {calm}{', '.join(parts) or 'no checks ran'}{ignored} in {report.duration_s:.1f} s"
 
 
 def _details(result: Result) -> List[str]:

@@ -1,0 +1,103 @@
+"""Defaults a team shares: ``[tool.ray-preflight]`` in ``pyproject.toml``, or a ``ray-preflight.toml``.
+
+The nearest file from the working directory upwards is used (in one folder, ``ray-preflight.toml`` wins).
+Command-line flags win over environment variables, which win over the file. An unknown key or a value of
+the wrong type is a usage error naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from preflight.errors import UsageError
+
+#: key in the file → (keyword of config.build, environment variable or None, accepted types)
+KEYS: Dict[str, Tuple[str, Optional[str], Tuple[type, ...]]] = {
+    "address": ("address", None, (str,)),  # RAY_ADDRESS is read where the address is resolved
+    "profile": ("profile", "RAY_PREFLIGHT_PROFILE", (str,)),
+    "domain": ("domain", "RAY_PREFLIGHT_DOMAIN", (str,)),
+    "dashboard-url": ("dashboard_url", None, (str,)),
+    "gcs-address": ("gcs_address", None, (str,)),
+    "namespace": ("namespace", "RAY_PREFLIGHT_NAMESPACE", (str,)),
+    "ignore": ("ignore", "RAY_PREFLIGHT_IGNORE", (str, list)),
+    "timeout": ("timeout", "RAY_PREFLIGHT_TIMEOUT", (int, float)),
+    "connect-timeout": ("connect_timeout", None, (int, float)),
+    "strict": ("strict", None, (bool,)),
+}
+
+
+def _toml(path: Path) -> Dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.8 to 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            data: Dict[str, Any] = tomllib.load(handle)
+            return data
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+
+
+def find(start: Optional[Path] = None) -> Optional[Tuple[Path, Dict[str, Any]]]:
+    """The nearest settings file and its ``ray-preflight`` table, or None."""
+    folder = (start or Path.cwd()).resolve()
+    for here in (folder, *folder.parents):
+        own = here / "ray-preflight.toml"
+        if own.is_file():
+            return own, _toml(own)
+        project = here / "pyproject.toml"
+        if project.is_file():
+            table = (_toml(project).get("tool") or {}).get("ray-preflight")
+            if table is not None:
+                if not isinstance(table, dict):
+                    raise UsageError(f"{project}: [tool.ray-preflight] must be a table")
+                return project, table
+    return None
+
+
+def _check(path: Path, key: str, value: Any) -> Any:
+    where = f"{path}: {'[tool.ray-preflight] ' if path.name == 'pyproject.toml' else ''}{key}"
+    if key not in KEYS:
+        raise UsageError(f"{where}: unknown key (known: {', '.join(KEYS)})")
+    types = KEYS[key][2]
+    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        names = {str: "a string", list: "a list of check ids", int: "a number", float: "a number", bool: "true or false"}
+        wanted = " or ".join(dict.fromkeys(names[t] for t in types))
+        raise UsageError(f"{where}: must be {wanted}, not {value!r}")
+    if key == "ignore" and isinstance(value, list) and not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where}: must be a list of check ids")
+    return value
+
+
+def defaults(environ: Mapping[str, str], start: Optional[Path] = None) -> Dict[str, Any]:
+    """``config.build`` keywords from the environment, over the settings file (flags are applied by the caller)."""
+    found = find(start)
+    values: Dict[str, Any] = {}
+    if found:
+        path, table = found
+        for key, value in table.items():
+            values[KEYS[key][0] if key in KEYS else key] = _check(path, key, value)
+        values["_source"] = str(path)
+    if environ.get("RAY_ADDRESS"):
+        values.pop("address", None)  # the environment wins over the file
+    for keyword, variable, _ in KEYS.values():
+        if variable and environ.get(variable):
+            values[keyword] = environ[variable]
+    return values
+
+
+def merge(given: Dict[str, Any], environ: Optional[Mapping[str, str]] = None, start: Optional[Path] = None) -> Dict[str, Any]:
+    """``given`` (None = not given) over the environment over the file."""
+    base = defaults(os.environ if environ is None else environ, start)
+    base.pop("_source", None)
+    merged = dict(base)
+    merged.update({k: v for k, v in given.items() if v is not None and v is not False})
+    for key in given:
+        merged.setdefault(key, given[key])
+    return merged
