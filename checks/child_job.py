@@ -14,6 +14,14 @@ import sys
 import time
 from typing import Any, Dict, Optional, Set
 
+_CHILD = (
+    "import json, os, runpy, sys\n"
+    "result = runpy.run_path(sys.argv[1], run_name='ray_preflight_job')['main'](sys.argv[2])\n"
+    "sys.stdout.write('\\n' + sys.argv[3] + json.dumps(result) + '\\n')\n"
+    "sys.stdout.flush()\n"
+    "os._exit(0)\n"
+)
+
 #: Jobs still running; killed at exit.
 _RUNNING: "Set[subprocess.Popen[bytes]]" = set()
 
@@ -37,13 +45,13 @@ def _kill(proc: "subprocess.Popen[bytes]") -> None:
 
 def run_script(script: str, spec: Dict[str, Any], marker: str, timeout: float,
                env_extra: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
-    """Run ``script`` as ``__main__`` with the JSON ``spec``; its result is the JSON after ``marker``.
+    """Run ``main(spec)`` of ``script`` in a child process; its result is printed as JSON after ``marker``.
 
-    Running as ``__main__`` makes cloudpickle ship the script's functions by value: the cluster's
-    workers do not have this tool installed. The child is killed at ``timeout``.
+    The script is loaded from its file under a module name that is not importable anywhere, so cloudpickle
+    ships its functions by value: the cluster's workers do not have this tool installed. The child exits
+    without waiting for Ray's background threads, and is killed at ``timeout``.
     """
-    command = [sys.executable, "-c", "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')",
-               script, json.dumps(spec)]
+    command = [sys.executable, "-c", _CHILD, script, json.dumps(spec), marker]
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")

@@ -1,17 +1,15 @@
 """The platform's Fibonacci smoke test, run by the ``fibonacci`` check in a child process.
 
-It runs in a child so that the Ray connection it opens always closes (the child exits)
-and so that a hang can be killed. It prints one line ``RAY-PREFLIGHT-RESULT <json>``.
-It runs as ``__main__`` (``python fib_job.py '{"address": ..., "size": 10000, "tasks": 2}'``), so that
-cloudpickle ships its functions by value: the cluster's workers do not have this tool installed.
+It runs in a child (``checks.child_job.run_script`` calls ``main('{"address": ..., "size": 10000, "tasks": 2}')``)
+so that the Ray connection it opens always closes (the child exits) and a hang can be killed; the file is
+loaded under a module name no worker can import, so cloudpickle ships its functions by value (the cluster's
+workers do not have this tool installed). It must import nothing from this tool.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import socket
-import sys
 import time
 from typing import Any, Dict, List
 
@@ -138,14 +136,3 @@ def _collect_packages(ray: Any, ref: Any, out: Dict[str, Any]) -> None:
         out["server_packages"] = ray.get(ref, timeout=30)
     except BaseException as exc:  # noqa: BLE001
         out["server_packages_error"] = f"{type(exc).__name__}: {exc}"[:500]
-
-
-def entry(argv: List[str]) -> None:
-    result = main(argv[-1])
-    sys.stdout.write("\n" + MARKER + json.dumps(result) + "\n")
-    sys.stdout.flush()
-    os._exit(0)  # do not wait for Ray's background threads
-
-
-if __name__ == "__main__":
-    entry(sys.argv)

@@ -2,16 +2,13 @@
 
 It connects with the client's Ray, asks for one CPU more than the cluster has now, as a placement
 group (a demand Ray removes with the job if this process dies), waits (bounded) for a new node to join,
-releases the demand, and with ``full`` waits (bounded) for the extra node to leave again. It runs as
-``__main__`` and prints one line ``RAY-PREFLIGHT-SCALE <json>``.
-Usage: ``python scale_job.py '{"address": ..., "full": false, "up_s": 240, "down_s": 180}'``
+releases the demand, and with ``full`` waits (bounded) for the extra node to leave again.
+``checks.child_job.run_script`` calls ``main('{"address": ..., "full": false, "up_s": 240, "down_s": 180}')``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 from typing import Any, Dict, List
 
@@ -95,14 +92,3 @@ def _ready_quick(ray: Any, group: Any) -> bool:
         return True
     except Exception:  # noqa: BLE001 - not yet
         return False
-
-
-def entry(argv: List[str]) -> None:
-    result = main(argv[-1])
-    sys.stdout.write("\n" + MARKER + json.dumps(result) + "\n")
-    sys.stdout.flush()
-    os._exit(0)  # do not wait for Ray's background threads
-
-
-if __name__ == "__main__":
-    entry(sys.argv)
