@@ -45,8 +45,9 @@ def installed(names: List[str]) -> Dict[str, Any]:
     return found
 
 
-#: Ray's answer when a head could not start the per-client server in time (seen on heads just started).
-_SERVER_START_FAILED = "Starting Ray client server failed"
+#: Ray's answers when a head could not start the per-client server for a session (seen on heads that have just
+#: started: the server timed out, or its process died at once and the proxy crashed reading it).
+_SERVER_START_FAILED = ("Starting Ray client server failed", "Initialization failure from server")
 
 
 def _init(ray: Any, address: str, out: Dict[str, Any]) -> None:
@@ -54,9 +55,13 @@ def _init(ray: Any, address: str, out: Dict[str, Any]) -> None:
     try:
         ray.init(address)
     except Exception as exc:  # noqa: BLE001 - only that one server-side failure is retried
-        if _SERVER_START_FAILED not in str(exc):
+        if not any(text in str(exc) for text in _SERVER_START_FAILED):
             raise
         out["init_retried"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]}"
+        try:
+            ray.shutdown()  # leave no half-made client context behind
+        except Exception:  # noqa: BLE001 - nothing to close
+            pass
         time.sleep(2)
         ray.init(address)
 

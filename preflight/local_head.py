@@ -148,9 +148,31 @@ class LocalHead:
             if not ready["dashboard"]:
                 ready["dashboard"] = self._dashboard_sees_a_node()
             if all(ready.values()):
+                self._settle(min(20.0, max(0.0, deadline - time.monotonic())))
                 return
             time.sleep(0.25)
         raise HeadError(f"the local Ray head was not ready within {timeout:.0f} s ({ready}):\n{self._log_tail()}")
+
+    def _settle(self, limit: float) -> None:
+        """Ray 2.8+: wait (at most ``limit`` s) until the runtime-env agent listens; a Ray Client session's first
+        per-client server needs it, and a head that has just started sometimes fails that session without it.
+        The agent binds the machine's address, not necessarily loopback, so every local address is tried."""
+        port = self.ports.get("runtime_env")
+        if not port or not _at_least(self.ray_version, (2, 8)):
+            return
+        import socket
+
+        import psutil
+
+        hosts = [a.address for addrs in psutil.net_if_addrs().values() for a in addrs if a.family == socket.AF_INET]
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            for host in hosts or [self.host]:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                    probe.settimeout(0.2)
+                    if probe.connect_ex((host, port)) == 0:
+                        return
+            time.sleep(0.25)
 
     def _dashboard_sees_a_node(self) -> bool:
         """The dashboard answers and the cluster status already counts the head's CPUs."""
