@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from checks.kuberay import restarting
 from preflight.model import Outcome, Status, failed, passed, reason_of, skipped, undecided, warned
 from preflight.registry import check
 
@@ -123,7 +124,7 @@ def kube_side(kuberay: Dict[str, Any], profile: Any) -> Optional[Outcome]:
                       f"`kubectl -n {ns} get pod {head['name']} -o jsonpath='{{.spec.containers[*].name}}'`; "
                       "recreate the head pod so the operator adds the sidecar")
     state = container.get("state") or ""
-    if not container["ready"] or state.startswith("waiting:") or container["restarts"] >= 3:
+    if not container["ready"] or restarting(container):
         last = f", last {container['last']}" if container.get("last") else ""
         return failed(f"the autoscaler container in {head['name']} is {state or 'not ready'}"
                       f" ({container['restarts']} restarts{last})", logs)

@@ -43,6 +43,19 @@ def _kill(proc: "subprocess.Popen[bytes]") -> None:
         pass
 
 
+def job_budget(ray_client: Dict[str, Any], ctx: Any, margin: float, least: float, what: str) -> float:
+    """Seconds a job may take: the run's remaining time less ``margin``; ``Unavailable`` when the cluster is not
+    reachable or fewer than ``least`` seconds are left."""
+    from preflight.errors import Unavailable
+
+    if not ray_client.get("ok"):
+        raise Unavailable(f"cluster unreachable ({ray_client.get('error')})")
+    budget = float(ctx.remaining()) - margin
+    if budget <= least:
+        raise Unavailable(f"no time left before the deadline {what}")
+    return budget
+
+
 def run_script(script: str, spec: Dict[str, Any], marker: str, timeout: float,
                env_extra: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """Run ``main(spec)`` of ``script`` in a child process; its result is printed as JSON after ``marker``.

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from checks import fib_job
-from checks.child_job import run_script
+from checks.child_job import job_budget, run_script
 from checks.fib_job import MARKER
-from preflight.errors import Unavailable
 from preflight.model import Outcome, failed, passed
 from preflight.registry import check, probe
 
@@ -23,11 +22,7 @@ def run_job(address: str, size: int, tasks: int, timeout: float) -> Dict[str, An
 @probe(gate=("ray-version", "python-version", "client-packages"), owner="fibonacci")
 def fibonacci_run(target, config, ctx, ray_client) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """Connect with the client's Ray, run the Fibonacci tasks, verify them, disconnect."""
-    if not ray_client.get("ok"):
-        raise Unavailable(f"cluster unreachable ({ray_client.get('error')})")
-    budget = ctx.remaining() - _MARGIN_S
-    if budget <= 1:
-        raise Unavailable("no time left before the deadline to run the job")
+    budget = job_budget(ray_client, ctx, _MARGIN_S, 1, "to run the job")
     return run_job(target.address, config.fib_size, config.fib_tasks, budget)
 
 

@@ -181,8 +181,8 @@ def kuberay(kube) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
 
 def _get_raycluster(access: KubeAccess, custom: Any, ns: str, name: Optional[str], served: List[str]) -> Dict[str, Any]:
     """The named RayCluster (or the only one in the namespace), trying the served versions in order."""
-    last: Optional[KubeError] = None
-    for version in [v for v in RAY_API_VERSIONS if v in served]:
+    versions = [v for v in RAY_API_VERSIONS if v in served]
+    for version in versions:
         try:
             if name:
                 obj = call(access, "get", "rayclusters.ray.io", ns, custom.get_namespaced_custom_object,
@@ -191,12 +191,8 @@ def _get_raycluster(access: KubeAccess, custom: Any, ns: str, name: Optional[str
             listed = call(access, "list", "rayclusters.ray.io", ns, custom.list_namespaced_custom_object,
                           "ray.io", version, ns, "rayclusters")
         except KubeError as exc:
-            if exc.status == 404 and not name:
-                last = exc
-                continue
-            if exc.status == 404 and version != served[-1]:
-                last = exc
-                continue
+            if exc.status == 404 and version != versions[-1]:
+                continue  # an older API version may still serve it
             raise
         items = listed.get("items") or []
         if len(items) == 1:
@@ -205,5 +201,4 @@ def _get_raycluster(access: KubeAccess, custom: Any, ns: str, name: Optional[str
         raise KubeError(None if items else 404, "list", "rayclusters.ray.io", ns,
                         f"{len(items)} RayClusters in namespace {ns}" + (f" ({', '.join(map(str, names))})" if names else "")
                         + ": name one with an address of its head service (<cluster>-head-svc.<namespace>)")
-    assert last is not None
-    raise last
+    raise KubeError(404, "get", "rayclusters.ray.io", ns, "no ray.io version to read RayClusters with")

@@ -55,7 +55,7 @@ def kubernetes(kube) -> Outcome:  # type: ignore[no-untyped-def]
     return passed(summary, **details)
 
 
-def _restarting(container: Dict[str, Any]) -> Optional[str]:
+def restarting(container: Dict[str, Any]) -> Optional[str]:
     state = container.get("state") or ""
     if state.startswith("waiting:") and state.split(":", 1)[1] in _BAD_WAIT:
         return f"{container['name']} is {state.split(':', 1)[1]}"
@@ -81,7 +81,7 @@ def kuberay_operator(kuberay, kube, profile) -> Outcome:  # type: ignore[no-unty
         return warned(summary + " (it may run in another namespace)", remedy)
     problems = []
     for pod in pods:
-        issues = [p for p in (_restarting(c) for c in pod["containers"]) if p]
+        issues = [p for p in (restarting(c) for c in pod["containers"]) if p]
         if pod["phase"] != "Running" or not pod["ready"]:
             issues.insert(0, f"{pod['phase'] or 'unknown'}{'' if pod['ready'] else ', not ready'}")
         if issues:
@@ -200,7 +200,7 @@ def head_service(kuberay, kube, target) -> Outcome:  # type: ignore[no-untyped-d
 def _failing(pod: Dict[str, Any]) -> Optional[str]:
     if pod["phase"] == "Failed":
         return f"{pod['name']} failed"
-    bad = [p for p in (_restarting(c) for c in pod["containers"]) if p]
+    bad = [p for p in (restarting(c) for c in pod["containers"]) if p]
     return f"{pod['name']}: {'; '.join(bad)}" if bad else None
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from checks import scale_job
-from checks.child_job import run_script
-from preflight.errors import Unavailable
+from checks.child_job import job_budget, run_script
 from preflight.model import Outcome, failed, passed
 from preflight.registry import check, probe
 
@@ -22,11 +21,7 @@ _MARGIN_S = 1.0
 @probe(gate=("ray-version", "python-version", "client-packages", "fibonacci"), owner="scale-test")
 def scale_run(target, config, profile, ctx, ray_client) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """Ask for one CPU more than the cluster has, time the new node, release; with full, time its leaving."""
-    if not ray_client.get("ok"):
-        raise Unavailable(f"cluster unreachable ({ray_client.get('error')})")
-    budget = ctx.remaining() - _MARGIN_S
-    if budget <= 5:
-        raise Unavailable("no time left before the deadline for the scale test (raise --timeout)")
+    budget = job_budget(ray_client, ctx, _MARGIN_S, 5, "for the scale test (raise --timeout)")
     full = config.scale_test == "full"
     idle = float(profile.autoscaler_idle_timeout_s or 60)
     down = min(3 * idle + 60, budget / 2) if full else 0.0

@@ -61,7 +61,7 @@ def write_junit(report, path: str) -> None:  # type: ignore[no-untyped-def]
         raise UsageError(f"--junit-xml {path}: {exc.strerror or exc}") from None
 
 
-def _run_local(options, output_format: str, verbose: bool):  # type: ignore[no-untyped-def]
+def _run_local(options, output_format: str, verbose: bool, junit_xml: Optional[str] = None):  # type: ignore[no-untyped-def]
     from preflight import config as config_module
     from preflight.local_head import HeadError, LocalHead
 
@@ -74,7 +74,7 @@ def _run_local(options, output_format: str, verbose: bool):  # type: ignore[no-u
         raise config_module.UsageError(f"the local Ray head did not start: {str(exc).splitlines()[0]}") from None
     try:
         options = dict(options, dashboard_url=head.dashboard_url, gcs_address=head.gcs_address)
-        return _run(config_module.build(head.address, **options), output_format, verbose)
+        return _run(config_module.build(head.address, **options), output_format, verbose, junit_xml)
     finally:
         head.stop()
 

@@ -6,7 +6,7 @@ from typing import Optional
 import typer
 
 from preflight import __version__
-from preflight.cli import EXIT_FAILED, EXIT_OK, PROG, _run, _run_local, write_junit
+from preflight.cli import EXIT_FAILED, EXIT_OK, PROG, _run, _run_local
 
 
 def build_app():  # type: ignore[no-untyped-def]
@@ -68,9 +68,7 @@ def build_app():  # type: ignore[no-untyped-def]
             if address or dashboard_url or gcs_address:
                 raise UsageError("--local starts its own head: leave out --address, --dashboard-url and --gcs-address")
             config_module.build("ray://127.0.0.1:10001", **options)  # type: ignore[arg-type]
-            report = _run_local(options, output_format, verbose)
-            if junit_xml:
-                write_junit(report, junit_xml)
+            report = _run_local(options, output_format, verbose, junit_xml)
         else:
             config = config_module.build(address, **options)  # type: ignore[arg-type]
             report = _run(config, output_format, verbose, junit_xml)

@@ -46,11 +46,13 @@ class RunConfig:
         return ("scale-test",) if self.scale_test else ()
 
 
+def _split(value: Union[None, str, Iterable[str]]) -> Tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value or ()]
+    return tuple(i.strip() for i in items if i.strip())
+
+
 def _ids(value: Union[None, str, Iterable[str]], flag: str) -> Tuple[str, ...]:
-    if value is None:
-        return ()
-    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
-    ids = tuple(i.strip() for i in items if i.strip())
+    ids = _split(value)
     known = registry.checks()
     unknown = [i for i in ids if i not in known]
     if unknown:
@@ -144,11 +146,8 @@ _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def _ignore_ids(value: Union[None, str, Iterable[str]]) -> Tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else [str(v) for v in value or ()]
-    ids = tuple(i.strip() for i in items if i.strip())
-    if "all" in ids:
-        return ("all",)
-    return _ids(ids, "--ignore")
+    ids = _split(value)
+    return ("all",) if "all" in ids else _ids(ids, "--ignore")
 
 
 def _text(value: Optional[str], flag: str) -> Optional[str]:

@@ -18,7 +18,6 @@ sets it), which turns the skip into a failure.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -33,7 +32,7 @@ from preflight.local_head import LocalHead
 from preflight.net import http_get
 from tests import seed_workflow
 from tests.facts import ALL_CHECKS, expected_on_a_healthy_head
-from tests.worlds import BY_ID, CACHE, ROOT, SCENARIOS, SERVER, Env, Scenario, world_env
+from tests.worlds import BY_ID, CACHE, ROOT, SCENARIOS, SERVER, Env, Scenario, child_env, world_env
 
 pytestmark = [pytest.mark.live, pytest.mark.fy23q2, pytest.mark.timeout(1800)]
 
@@ -100,13 +99,6 @@ class Run:
         return [r["id"] for r in report["results"] if r["status"] in ("fail", "error")]
 
 
-def _child_env() -> Dict[str, str]:
-    env = dict(os.environ)
-    for key in ("RAY_ADDRESS", "PYTHONPATH", "VIRTUAL_ENV"):
-        env.pop(key, None)
-    return env
-
-
 def _last_json(text: str, marker: str) -> Dict[str, Any]:
     for line in reversed(text.splitlines()):
         if line.startswith(marker):
@@ -119,7 +111,7 @@ def run_seed(env: Env, head: LocalHead, timeout: float = 180.0) -> Dict[str, Any
     t0 = time.monotonic()
     try:
         proc = subprocess.run([env.python, seed_workflow.__file__, head.address], capture_output=True, text=True,
-                              timeout=timeout, env=_child_env(), cwd=str(CACHE))
+                              timeout=timeout, env=child_env(), cwd=str(CACHE))
     except subprocess.TimeoutExpired:
         return {"ok": False, "stage": "hang", "error": f"no answer within {timeout:.0f} s", "wall_s": time.monotonic() - t0}
     if seed_workflow.MARKER not in proc.stdout:
@@ -132,14 +124,14 @@ def run_tool(env: Env, head: LocalHead) -> Tuple[Dict[str, Any], int, float, Dic
     args = ["--address", head.address, "--dashboard-url", head.dashboard_url, "--gcs-address", head.gcs_address]
     t0 = time.monotonic()
     cli = subprocess.run([env.bin("ray-preflight"), "--format", "json", *args], capture_output=True, text=True,
-                         timeout=300, env=_child_env(), cwd=str(CACHE))
+                         timeout=300, env=child_env(), cwd=str(CACHE))
     cli_s = time.monotonic() - t0
     assert cli.returncode in (0, 1), cli.stdout + cli.stderr
     assert "Traceback" not in cli.stderr, cli.stderr
     kwargs = {"address": head.address, "dashboard_url": head.dashboard_url, "gcs_address": head.gcs_address}
     t0 = time.monotonic()
     api = subprocess.run([env.python, "-c", API, json.dumps(kwargs)], capture_output=True, text=True, timeout=300,
-                         env=_child_env(), cwd=str(CACHE))
+                         env=child_env(), cwd=str(CACHE))
     api_s = time.monotonic() - t0
     assert api.returncode == 0, api.stdout + api.stderr
     return json.loads(cli.stdout), cli.returncode, cli_s, _last_json(api.stdout, "API-REPORT "), api_s

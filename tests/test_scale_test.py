@@ -21,7 +21,7 @@ import pytest
 
 from preflight.local_head import HeadError, LocalHead
 from preflight.net import http_get
-from tests.worlds import SERVER, unavailable, world_env
+from tests.worlds import SERVER, child_env, unavailable, world_env
 
 pytestmark = [pytest.mark.live, pytest.mark.fy23q2, pytest.mark.timeout(900)]
 
@@ -90,13 +90,6 @@ def tool(worlds: Dict[str, Any], head: LocalHead, *extra: str) -> List[str]:
     client = world_env(worlds, "py38-ray2.2.0")
     return [client.bin("ray-preflight"), "--address", head.address, "--dashboard-url", head.dashboard_url,
             "--gcs-address", head.gcs_address, "-f", "json", *extra]
-
-
-def child_env() -> Dict[str, str]:
-    env = dict(os.environ)
-    for key in ("RAY_ADDRESS", "PYTHONPATH", "VIRTUAL_ENV"):
-        env.pop(key, None)
-    return env
 
 
 def test_scale_test_full_sees_a_node_join_and_leave(worlds, fake_cluster) -> None:  # type: ignore[no-untyped-def]

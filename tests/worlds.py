@@ -244,3 +244,11 @@ def world_env(worlds: Dict[str, Any], name: str) -> Env:
         unavailable(f"world {name}: {env}")
     assert isinstance(env, Env)
     return env
+
+
+def child_env() -> Dict[str, str]:
+    """This environment for a child run in another world: without RAY_ADDRESS, PYTHONPATH or VIRTUAL_ENV."""
+    env = dict(os.environ)
+    for key in ("RAY_ADDRESS", "PYTHONPATH", "VIRTUAL_ENV"):
+        env.pop(key, None)
+    return env
