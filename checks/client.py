@@ -29,7 +29,7 @@ def client() -> Dict[str, Any]:
 SERVER_PROTOCOLS = {"2.1.0": "2022-10-05", "2.2.0": "2022-10-05"}
 
 #: The first Ray with a ``client`` extra; older releases put grpcio in the base requirements.
-_CLIENT_EXTRA_SINCE = Version("2.6.0")
+_CLIENT_EXTRA_SINCE = "2.6.0"
 
 
 def pip_install_ray(version: Optional[str]) -> str:
@@ -37,7 +37,7 @@ def pip_install_ray(version: Optional[str]) -> str:
     if not version:
         return 'pip install "ray[client]"'
     try:
-        extra = "[client]" if Version(version) >= _CLIENT_EXTRA_SINCE else ""
+        extra = "[client]" if Version(version) >= Version(_CLIENT_EXTRA_SINCE) else ""
     except InvalidVersion:
         extra = "[client]"
     return f'pip install "ray{extra}=={version}"'

@@ -10,10 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-try:  # Python 3.8 has importlib.metadata too; keep the fallback explicit for type checkers
+
+def _metadata():  # type: ignore[no-untyped-def]
+    """importlib.metadata, imported when first needed: it costs ~25 ms, which a probe thread pays during the
+    network waits instead of the command's start-up."""
     from importlib import metadata
-except ImportError:  # pragma: no cover
-    import importlib_metadata as metadata  # type: ignore[no-redef]
+
+    return metadata
 
 #: Packages whose versions matter to a Ray Client session.
 WATCHED = ("ray", "grpcio", "protobuf", "cloudpickle", "pydantic", "numpy", "pandas", "pyarrow", "msgpack", "click")
@@ -21,8 +24,8 @@ WATCHED = ("ray", "grpcio", "protobuf", "cloudpickle", "pydantic", "numpy", "pan
 
 def version_of(name: str) -> Optional[str]:
     try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
+        return _metadata().version(name)
+    except _metadata().PackageNotFoundError:
         return None
     except Exception:  # noqa: BLE001 - a broken dist-info must not break the probe
         return None
@@ -35,8 +38,8 @@ def ray_requirements(extras: Tuple[str, ...] = ("client",)) -> List[Dict[str, An
     Markers are evaluated for this interpreter, so ``grpcio>=1.42.0; python_version >= "3.10"`` only counts on 3.10+.
     """
     try:
-        requires = metadata.requires("ray") or []
-    except metadata.PackageNotFoundError:
+        requires = _metadata().requires("ray") or []
+    except _metadata().PackageNotFoundError:
         return []
     except Exception:  # noqa: BLE001 - a broken dist-info must not break the probe
         return []
