@@ -6,13 +6,14 @@ Ray client behind (children still running at exit are killed).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, Iterator, List, Optional, Set
 
 _CHILD = (
     "import json, os, runpy, sys\n"
@@ -32,7 +33,20 @@ def _kill_leftovers() -> None:
         _kill(proc)
 
 
-def _kill(proc: "subprocess.Popen[bytes]") -> None:
+#: How long a job interrupted with SIGINT gets to close its Ray Client session before it is killed.
+STOP_GRACE_S = 3.0
+
+
+def _kill(proc: "subprocess.Popen[bytes]", grace: float = STOP_GRACE_S) -> None:
+    """Stop a job: SIGINT first, so that its ``finally`` calls ``ray.shutdown()`` and the server ends the
+    session at once (a killed client's session and tasks live on for Ray's reconnect grace period, 30 s);
+    SIGKILL to the job's process group after ``grace`` seconds."""
+    if proc.poll() is None and grace > 0:
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout=grace)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError, OSError):
@@ -41,6 +55,20 @@ def _kill(proc: "subprocess.Popen[bytes]") -> None:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:  # pragma: no cover - the kernel did not reap it
         pass
+
+
+@contextlib.contextmanager
+def interrupt_after() -> Iterator[None]:
+    """Hold SIGINT until the block ends, then raise KeyboardInterrupt. Around ``ray.init``: an init interrupted
+    half-way leaves a Ray Client session on the server that ``ray.shutdown()`` cannot close."""
+    pending: List[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
 
 
 def job_budget(ray_client: Dict[str, Any], ctx: Any, margin: float, least: float, what: str) -> float:

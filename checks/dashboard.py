@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlsplit
 
 from checks.reachability import require_head
 from preflight.model import Missing, Outcome, failed, passed, reason_of, skipped, warned
-from preflight.net import HttpAnswer, NetError, http_get
+from preflight.net import CERT_VERIFY_FAILED, HttpAnswer, NetError, TlsOptions, http_get
 from preflight.registry import check, probe
 
 _LOGIN = re.compile(rb"(?i)(sign[ -]?in|log[ -]?in|password|oauth|openid|saml|keycloak|<form)")
@@ -22,6 +22,8 @@ def classify(answer: HttpAnswer, what: str) -> Dict[str, Any]:
     if 300 <= status < 400:
         location = answer.headers.get("location", "")
         target = urljoin(answer.url, location) if location else "(no Location)"
+        if target.split("#")[0] == answer.url:
+            return {"kind": "redirect", "error": f"{what} redirects to itself (HTTP {status}): a redirect loop", "location": target}
         if _LOGIN_URL.search(location):
             return {"kind": "sign-in", "error": f"behind a sign-in page: {what} redirects to {target}", "location": target}
         return {"kind": "redirect", "error": f"{what} redirects (HTTP {status}) to {target}", "location": target}
@@ -45,11 +47,16 @@ def classify(answer: HttpAnswer, what: str) -> Dict[str, Any]:
         return {"kind": "garbage", "error": f"{answer.url} answered HTTP {status} but not with JSON ({len(body)} bytes)"}
 
 
-def _get(url: str, timeout: float) -> Dict[str, Any]:
+def _get(url: str, timeout: float, tls: Optional[TlsOptions] = None) -> Dict[str, Any]:
     try:
-        answer = http_get(url, timeout)
+        answer = http_get(url, timeout, tls=tls)
     except NetError as exc:
-        return {"kind": exc.kind, "error": exc.message, "unreachable": True}
+        if exc.kind not in ("tls", "garbage"):
+            return {"kind": exc.kind, "error": exc.message, "unreachable": True}
+        if exc.kind == "garbage":  # an answer, just not HTTP: something else listens on the dashboard's port
+            return {"kind": exc.kind, "error": exc.message, "unreachable": False}
+        # a TLS failure is an answer: something listens there and spoke (or refused to speak) TLS
+        return {"kind": exc.kind, "error": exc.message, "unreachable": False, "tls_error": exc.cause or exc.message}
     result = classify(answer, url)
     result["status"] = answer.status
     result["ms"] = round(answer.elapsed_s * 1000, 1)
@@ -62,17 +69,22 @@ def dashboard(target, endpoint, ctx) -> Dict[str, Any]:  # type: ignore[no-untyp
     host = urlsplit(target.dashboard_url).hostname or ""
     require_head(endpoint, host)
     base = target.dashboard_url
-    version = _get(base + "api/version", ctx.timeout())
+    tls = TlsOptions(ctx.config.ca_bundle, ctx.config.insecure)
     facts: Dict[str, Any] = {"url": base, "ok": False}
+    if urlsplit(base).scheme == "https":
+        facts["tls"] = {"verified": not tls.insecure, "ca_bundle": tls.ca_bundle}
+    version = _get(base + "api/version", ctx.timeout(), tls)
     if version["kind"] != "json":
         facts.update(error_kind=version["kind"], error=version["error"], unreachable=version.get("unreachable", False))
+        if "tls_error" in version:
+            facts["tls_error"] = version["tls_error"]
         return facts
     body = version["json"]
     if not isinstance(body, dict) or "ray_version" not in body:
         facts.update(error_kind="not-ray", error=f"{base}api/version answers JSON, but not the Ray dashboard's")
         return facts
     facts.update(ok=True, ray_version=body.get("ray_version"), ray_commit=body.get("ray_commit"), version_ms=version["ms"])
-    status = _get(base + "api/cluster_status", ctx.timeout())
+    status = _get(base + "api/cluster_status", ctx.timeout(), tls)
     if status["kind"] == "json" and isinstance(status["json"], dict):
         facts["cluster_status"] = status["json"].get("data", status["json"])
     else:
@@ -98,14 +110,76 @@ def dashboard_check(dashboard, target, ray_client=None, server=None) -> Outcome:
                 "in-cluster (http://<head-svc>:8265) or pass --dashboard-url"
             )
             return warned(dashboard["error"], remedy, url=url)
+        if kind == "tls":
+            return tls_failure(dashboard)
         return failed(dashboard.get("error", f"no answer from {url}"), remedy, url=url, error_kind=kind)
     version = dashboard.get("ray_version")
     gcs_version: Optional[str] = (server or {}).get("ray_version")
+    unverified = (dashboard.get("tls") or {}).get("verified") is False
     if gcs_version and version and gcs_version != version:
         return warned(
-            f"{url} serves Ray {version}, but the cluster at {target.address} runs {gcs_version}: another cluster?",
+            f"{url} serves Ray {version}, but the cluster at {target.address} runs {gcs_version}: another cluster?"
+            + (" (and its TLS certificate was NOT verified: --insecure)" if unverified else ""),
             remedy_url,
             url=url,
         )
-    return passed(f"dashboard at {url} answers: Ray {version} ({dashboard.get('version_ms')} ms)", url=url,
-                  ray_commit=dashboard.get("ray_commit"))
+    answers = f"dashboard at {url} answers: Ray {version} ({dashboard.get('version_ms')} ms)"
+    if unverified:
+        return warned(
+            f"{answers}, but its TLS certificate was NOT verified (--insecure): anyone in between could answer instead",
+            f"pass --ca-bundle FILE instead of --insecure, FILE being the CA that signed the dashboard's certificate; "
+            f"{_show_chain(url)}",
+            url=url, tls_verified=False, ray_commit=dashboard.get("ray_commit"),
+        )
+    details: Dict[str, Any] = {"url": url, "ray_commit": dashboard.get("ray_commit")}
+    if (dashboard.get("tls") or {}).get("ca_bundle"):
+        details["ca_bundle"] = dashboard["tls"]["ca_bundle"]
+    return passed(answers, **details)
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or "<host>"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 443
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _show_chain(url: str) -> str:
+    return (f"`openssl s_client -showcerts -connect {_host_port(url)} </dev/null` prints the certificates the server sends "
+            "(the CA is usually the last one; your platform team has it too)")
+
+
+def tls_failure(dashboard: Dict[str, Any]) -> Outcome:
+    """The dashboard's TLS failed: say why, and which option fixes it."""
+    url = dashboard["url"]
+    cause = dashboard.get("tls_error") or dashboard.get("error") or "TLS failed"
+    ca_bundle = (dashboard.get("tls") or {}).get("ca_bundle")
+    details = {"url": url, "error_kind": "tls", "tls_error": cause}
+    if not cause.startswith(CERT_VERIFY_FAILED):
+        if "wrong version number" in cause:
+            return failed(f"{_host_port(url)} does not speak TLS ({cause})",
+                          f"if the dashboard serves plain HTTP, pass --dashboard-url http://{_host_port(url)}/", **details)
+        return failed(dashboard.get("error") or f"TLS with {url} failed: {cause}",
+                      f"open {url} in a browser; if it is not the dashboard, pass --dashboard-url (or --domain)", **details)
+    if "mismatch" in cause:
+        return failed(
+            f"the dashboard's TLS certificate does not name the host in {url}: {cause}",
+            f"put a host name the certificate names in --dashboard-url (`openssl s_client -connect {_host_port(url)} </dev/null "
+            "2>/dev/null | openssl x509 -noout -ext subjectAltName` lists them), or pass --insecure to skip verification",
+            **details,
+        )
+    if ca_bundle:
+        return failed(
+            f"the dashboard's TLS certificate at {url} is not signed by the CA in --ca-bundle {ca_bundle}: {cause}",
+            f"pass --ca-bundle FILE with the CA that signed the dashboard's certificate; {_show_chain(url)}",
+            ca_bundle=ca_bundle, **details,
+        )
+    return failed(
+        f"the dashboard's TLS certificate at {url} is not trusted: {cause}",
+        "pass --ca-bundle FILE (the CA that signed the dashboard's certificate), or --insecure to skip verification; "
+        + _show_chain(url),
+        **details,
+    )

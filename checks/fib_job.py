@@ -87,7 +87,10 @@ def main(spec: str) -> Dict[str, Any]:
     try:
         out["stage"] = "init"
         t0 = time.perf_counter()
-        _init(ray, args["address"], out)
+        from checks.child_job import interrupt_after
+
+        with interrupt_after():
+            _init(ray, args["address"], out)
         connected = True
         out["init_s"] = time.perf_counter() - t0
 
@@ -115,12 +118,14 @@ def main(spec: str) -> Dict[str, Any]:
     except BaseException as exc:  # noqa: BLE001 - every failure is reported as data
         out["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
     finally:
+        # Also after an interrupted ray.init: the server may have opened the session already, and an
+        # unclosed session keeps its job running for Ray's reconnect grace period.
+        t0 = time.perf_counter()
+        try:
+            ray.shutdown()
+        except Exception as exc:  # noqa: BLE001
+            out["shutdown_error"] = f"{type(exc).__name__}: {exc}"
         if connected:
-            t0 = time.perf_counter()
-            try:
-                ray.shutdown()
-            except Exception as exc:  # noqa: BLE001
-                out["shutdown_error"] = f"{type(exc).__name__}: {exc}"
             out["shutdown_s"] = time.perf_counter() - t0
     return out
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from preflight.errors import Unavailable
-from preflight.kube import KubeAccess, KubeError, call, connect
+from preflight.kube import KubeAccess, KubeconfigProblem, KubeError, call, connect
 from preflight.registry import probe
 
 HEAD_SVC_SUFFIX = "-head-svc"
@@ -54,7 +54,11 @@ def _versions(access: KubeAccess) -> Dict[str, Any]:
 @probe()
 def kube(config, target, profile, ctx) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """Kubernetes credentials (kubectl's order), the namespace and RayCluster to look at, and the ray.io API."""
-    access = connect(config.kubeconfig, config.kube_context, config.environ, _timeout(ctx, config))
+    try:
+        access = connect(config.kubeconfig, config.kube_context, config.environ, _timeout(ctx, config))
+    except KubeconfigProblem as exc:
+        return {"broken": str(exc), "kubeconfig": config.kubeconfig or config.environ.get("KUBECONFIG") or "~/.kube/config",
+                "asked": bool(config.kubeconfig or config.kube_context)}
     cluster, host_namespace = cluster_from_host(target.host)
     candidates = ((config.namespace, "--namespace"), (host_namespace, "the address"), (profile.namespace, f"profile {profile.name}"),
                   (access.default_namespace, "the Kubernetes context"), ("default", "the default"))
@@ -146,6 +150,8 @@ def kuberay(kube) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """The operator's pods, the RayCluster, its head service and its pods, read concurrently."""
     from kubernetes import client as k8s
 
+    if kube.get("broken"):
+        raise Unavailable("the Kubernetes credentials cannot be used (see kubernetes)")
     if kube.get("access_error"):
         raise Unavailable(f"the Kubernetes API is not usable: {kube['access_error']['message']}")
     access: KubeAccess = kube["access"]

@@ -32,7 +32,8 @@ def refused(entry: Dict[str, Any], what: str) -> Optional[Outcome]:
     if status == 401:
         return failed(f"Kubernetes rejected the credentials (401): {error.get('message')}",
                       "refresh your kubeconfig (log in again); `kubectl get pods" + where + "` shows the same", error=error)
-    return undecided(f"could not read {what}: {error.get('message')}", error=error)
+    code = f" (HTTP {status})" if isinstance(status, int) else ""
+    return undecided(f"could not read {what}{code}: {error.get('message')}", error=error)
 
 
 def _kubectl(kube: Dict[str, Any]) -> str:
@@ -42,6 +43,13 @@ def _kubectl(kube: Dict[str, Any]) -> str:
 @check("kubernetes", "Kubernetes API answers")
 def kubernetes(kube) -> Outcome:  # type: ignore[no-untyped-def]
     """Where the credentials came from, that the API server accepts them, and which ray.io versions it serves."""
+    if kube.get("broken"):
+        # Asked for with --kubeconfig/--context: a failure. Found in the environment: the Kubernetes checks cannot
+        # run, but Ray itself does not need the kubeconfig, so a warning.
+        judge = failed if kube.get("asked") else warned
+        return judge(kube["broken"], "`kubectl config view` shows what kubectl makes of the kubeconfig; fix it, or point "
+                     "--kubeconfig/KUBECONFIG at a working one (or unset KUBECONFIG to leave Kubernetes out)",
+                     kubeconfig=kube.get("kubeconfig"))
     details = {"source": kube["source"], "server": kube["server"], "namespace": kube["namespace"],
                "namespace_from": kube["namespace_from"]}
     if kube.get("access_error"):

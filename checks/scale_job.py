@@ -39,11 +39,13 @@ def main(spec: str) -> Dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         out["error"] = f"{type(exc).__name__}: {exc}"
         return out
-    connected, group = False, None
+    group = None
     try:
         out["stage"] = "init"
-        ray.init(args["address"])
-        connected = True
+        from checks.child_job import interrupt_after
+
+        with interrupt_after():
+            ray.init(args["address"])
         before = _alive(ray)
         cpus = int(ray.cluster_resources().get("CPU", 0))
         out.update(nodes_before=len(before), cpus_before=cpus)
@@ -78,11 +80,10 @@ def main(spec: str) -> Dict[str, Any]:
                 out["released"] = True
             except Exception as exc:  # noqa: BLE001
                 out["release_error"] = f"{type(exc).__name__}: {exc}"
-        if connected:
-            try:
-                ray.shutdown()
-            except Exception:  # noqa: BLE001 - the process exits next anyway
-                pass
+        try:
+            ray.shutdown()  # also after an interrupted ray.init (see fib_job)
+        except Exception:  # noqa: BLE001 - the process exits next anyway
+            pass
     return out
 
 

@@ -30,11 +30,15 @@ def check(
     ignore: Ids = None,
     strict: bool = False,
     local: bool = False,
+    ca_bundle: Optional[str] = None,
+    insecure: bool = False,
 ) -> Report:
     """Run the preflight checks and return the Report (``.ok``, ``.results``, ``report["python-version"]``).
 
     Unusable input raises ``ValueError`` (``preflight.UsageError``) with the CLI's message.
     ``local=True`` starts a throwaway Ray head with the installed Ray and checks against it.
+    ``ca_bundle`` (a PEM CA file) verifies an HTTPS dashboard against that CA; ``insecure=True`` does not verify
+    it at all (the dashboard check then warns).
     """
     from preflight import config as config_module
     from preflight import settings
@@ -44,6 +48,7 @@ def check(
         address=address, profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address, only=only,
         skip=skip, timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size, fib_tasks=fib_tasks,
         kubeconfig=kubeconfig, context=context, namespace=namespace, scale_test=scale_test, ignore=ignore, strict=strict,
+        ca_bundle=ca_bundle, insecure=insecure,
     ))
     address = options.pop("address")
     if not local:

@@ -43,11 +43,27 @@ def _emit(report, output_format: str, verbose: bool) -> None:  # type: ignore[no
 def _run(config, output_format: str, verbose: bool, junit_xml: Optional[str] = None):  # type: ignore[no-untyped-def]
     from preflight.runner import run
 
+    if junit_xml:
+        _writable(junit_xml, "--junit-xml")
+
     report = run(config, on_slow=_on_slow if output_format == "text" else None)
     _emit(report, output_format, verbose)
     if junit_xml:
         write_junit(report, junit_xml)
     return report
+
+
+def _writable(path: str, flag: str) -> None:
+    """Refuse an output path that cannot be written before the run, not after it."""
+    from preflight.errors import UsageError
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: is a directory")
+    if not os.path.isdir(folder):
+        raise UsageError(f"{flag} {path}: no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{flag} {path}: the folder is not writable")
 
 
 def write_junit(report, path: str) -> None:  # type: ignore[no-untyped-def]
@@ -106,6 +122,8 @@ def _invoke(argv: List[str]) -> int:
     app, state = build_app()
     command = typer.main.get_command(app)
     result = command.main(args=_flag_values(argv), prog_name=PROG, standalone_mode=False)
+    if result == 130:  # the CLI framework turns Ctrl-C into a return value of 130
+        sys.stderr.write(f"{PROG}: interrupted\n")
     if isinstance(result, int) and result != 0:
         return result
     return int(state["code"])
@@ -136,7 +154,10 @@ def run_cli(argv: List[str]) -> int:
             sys.stderr.write(f"{PROG}: interrupted\n")
             return 130
         if name == "Exit":
-            return int(getattr(exc, "exit_code", 0) or 0)
+            code = int(getattr(exc, "exit_code", 0) or 0)
+            if code == 130:  # the CLI framework turns Ctrl-C into Exit(130)
+                sys.stderr.write(f"{PROG}: interrupted\n")
+            return code
         if os.environ.get("RAY_PREFLIGHT_DEBUG"):
             raise
         sys.stderr.write(f"{PROG}: internal error: {name}: {exc} (set RAY_PREFLIGHT_DEBUG=1 for the traceback)\n")

@@ -43,6 +43,9 @@ def build_app():  # type: ignore[no-untyped-def]
                                                  "joins, then release it (--scale-test=full: and wait for it to leave)."),
         ignore: Optional[str] = typer.Option(None, "--ignore", help="Check ids (or all) whose failures only warn."),
         strict: bool = typer.Option(False, "--strict", help="Warnings fail the run too."),
+        ca_bundle: Optional[str] = typer.Option(None, "--ca-bundle", metavar="FILE",
+                                                help="Verify the dashboard's HTTPS certificate against this CA file (PEM)."),
+        insecure: bool = typer.Option(False, "--insecure", help="Do not verify the dashboard's HTTPS certificate (the check warns)."),
         output_format: str = typer.Option("text", "--format", "-f", help="text, json or junit."),
         junit_xml: Optional[str] = typer.Option(None, "--junit-xml", help="Also write JUnit XML to this file."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Show details and timings."),
@@ -62,7 +65,7 @@ def build_app():  # type: ignore[no-untyped-def]
             address=address, profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address,
             only=only, skip=skip, timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size, fib_tasks=fib_tasks,
             kubeconfig=kubeconfig, context=kube_context, namespace=namespace, scale_test=scale_test, ignore=ignore,
-            strict=strict))
+            strict=strict, ca_bundle=ca_bundle, insecure=insecure))
         address = options.pop("address")
         if local:
             if address or dashboard_url or gcs_address:

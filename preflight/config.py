@@ -39,6 +39,10 @@ class RunConfig:
     ignore: Tuple[str, ...] = ()
     #: Warnings fail the run.
     strict: bool = False
+    #: Verify the dashboard's HTTPS certificate against this CA file only (an absolute path).
+    ca_bundle: Optional[str] = None
+    #: Do not verify the dashboard's HTTPS certificate at all.
+    insecure: bool = False
 
     @property
     def opt_in(self) -> Tuple[str, ...]:
@@ -53,6 +57,8 @@ def _split(value: Union[None, str, Iterable[str]]) -> Tuple[str, ...]:
 
 def _ids(value: Union[None, str, Iterable[str]], flag: str) -> Tuple[str, ...]:
     ids = _split(value)
+    if isinstance(value, str) and not ids:
+        raise UsageError(f"{flag} needs at least one check id (`ray-preflight list` shows them)")
     known = registry.checks()
     unknown = [i for i in ids if i not in known]
     if unknown:
@@ -102,9 +108,13 @@ def build(
     scale_test: Union[None, bool, str] = None,
     ignore: Union[None, str, Iterable[str]] = None,
     strict: bool = False,
+    ca_bundle: Optional[str] = None,
+    insecure: bool = False,
 ) -> RunConfig:
     """Validate every input; raise ``UsageError`` (one line) for the first unusable one."""
     env = dict(os.environ if environ is None else environ)
+    if profile is not None and not str(profile).strip():
+        raise UsageError(f"--profile needs a name: choose one of {', '.join(profiles.names())}")
     chosen = profiles.get(profile or "auto")
     only_ids, skip_ids = _ids(only, "--only"), _ids(skip, "--skip")
     if only_ids and skip_ids and set(only_ids) <= set(skip_ids):
@@ -114,10 +124,13 @@ def build(
     connect_s = _seconds(DEFAULT_CONNECT_TIMEOUT_S if connect_timeout is None else connect_timeout, "--connect-timeout")
     size = _count(fib_size, "--fib-size", 1, 1_000_000)
     tasks = _count(fib_tasks if fib_tasks is not None else (os.cpu_count() or 1), "--fib-tasks", 1, 1024)
+    if ca_bundle is not None and insecure:
+        raise UsageError("--ca-bundle and --insecure contradict each other: choose one")
+    ca_file = _ca_bundle(ca_bundle)
     target = resolve(chosen, address, dashboard_url, domain, gcs_address, env)
     return RunConfig(chosen, target, only_ids, skip_ids, timeout_s, connect_s, size, tasks, env,
                      _kubeconfig(kubeconfig), _text(context, "--context"), _namespace(namespace), scale,
-                     _ignore_ids(ignore), bool(strict))
+                     _ignore_ids(ignore), bool(strict), ca_file, bool(insecure))
 
 
 #: The scale test waits for a node to be scheduled and to start (image pulls included) this long at most.
@@ -169,5 +182,33 @@ def _namespace(value: Optional[str]) -> Optional[str]:
 def _kubeconfig(value: Optional[str]) -> Optional[str]:
     path = _text(value, "--kubeconfig")
     if path is not None and not os.path.isfile(os.path.expanduser(path)):
-        raise UsageError(f"--kubeconfig {path[:200]}: no such file")
+        why = "a directory, not a file" if os.path.isdir(os.path.expanduser(path)) else "no such file"
+        raise UsageError(f"--kubeconfig {path[:200]}: {why}")
     return path
+
+
+def _ca_bundle(value: Optional[str]) -> Optional[str]:
+    """The CA file as an absolute path, once it is known to hold PEM certificates OpenSSL can load."""
+    path = _text(value, "--ca-bundle")
+    if path is None:
+        return None
+    shown = path if len(path) <= 200 else path[:197] + "..."
+    full = os.path.abspath(os.path.expanduser(path))
+    if not os.path.exists(full):
+        raise UsageError(f"--ca-bundle {shown}: no such file")
+    if os.path.isdir(full):
+        raise UsageError(f"--ca-bundle {shown}: a directory, not a file")
+    try:
+        with open(full, "rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--ca-bundle {shown}: cannot read it ({exc.strerror or exc})") from None
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=full)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None)
+        why = "no certificate in it" if reason == "NO_CERTIFICATE_OR_CRL_FOUND" or not reason else str(reason).lower().replace("_", " ")
+        raise UsageError(f"--ca-bundle {shown}: not a PEM certificate file ({why}; expected '-----BEGIN CERTIFICATE-----' blocks)") from None
+    return full

@@ -37,6 +37,11 @@ class KubeError(Exception):
                 "message": self.message}
 
 
+class KubeconfigProblem(Exception):
+    """Credentials are configured (a kubeconfig exists, or --context was given) but cannot be used.
+    Unlike ``Unavailable`` (no credentials at all) this is a finding: kubectl would fail the same way."""
+
+
 @dataclass
 class KubeAccess:
     """A configured client plus where its settings came from (never the credentials themselves)."""
@@ -101,17 +106,42 @@ def connect(kubeconfig: Optional[str], context: Optional[str], environ: Mapping[
             namespace = _read(os.path.join(sa_dir, "namespace"))
             source = "in-cluster service account"
         else:
+            _readable_kubeconfigs(existing)
             namespace, used_context = _context_namespace(existing, context)
             from kubernetes.config.kube_config import load_kube_config
 
             load_kube_config(config_file=os.pathsep.join(existing), context=context, client_configuration=configuration,
                              persist_config=False)
             source = f"kubeconfig {os.pathsep.join(existing)}" + (f" (context {used_context})" if used_context else "")
+    except KubeconfigProblem:
+        raise
     except ConfigException as exc:
-        raise Unavailable(f"cannot use the Kubernetes credentials: {_one_line(exc)}") from None
+        raise KubeconfigProblem(f"cannot use the Kubernetes credentials: {_one_line(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - a malformed kubeconfig surfaces as YAML, OS, type or key errors
-        raise Unavailable(f"cannot read the kubeconfig: {type(exc).__name__}: {_one_line(exc)}") from None
+        raise KubeconfigProblem(f"cannot read the kubeconfig: {type(exc).__name__}: {_one_line(exc)}") from None
     return KubeAccess(k8s.ApiClient(configuration), source, configuration.host, namespace, timeout)
+
+
+def _readable_kubeconfigs(paths: List[str]) -> None:
+    """Each kubeconfig file must be readable YAML with a mapping at the top, or the run says which and where."""
+    import yaml
+
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise KubeconfigProblem(f"cannot read kubeconfig {path}: {exc.strerror or exc}") from None
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or _one_line(exc)
+            raise KubeconfigProblem(f"kubeconfig {path} is not valid YAML{where}: {problem}") from None
+        if document is not None and not isinstance(document, dict):
+            raise KubeconfigProblem(f"kubeconfig {path} is not a kubeconfig: its top level is a {type(document).__name__}, "
+                                    "not a mapping") from None
 
 
 def _read(path: str) -> Optional[str]:
@@ -129,7 +159,7 @@ def _context_namespace(paths: List[str], context: Optional[str]) -> Tuple[Option
     contexts, active = list_kube_config_contexts(config_file=os.pathsep.join(paths))
     chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
     if context and chosen is None:
-        raise Unavailable(f"--context {context}: no such context in {os.pathsep.join(paths)}")
+        raise KubeconfigProblem(f"--context {context}: no such context in {os.pathsep.join(paths)}")
     if not chosen:
         return None, None
     return (chosen.get("context") or {}).get("namespace"), chosen.get("name")

@@ -3,6 +3,9 @@
 Every function takes a timeout and raises ``NetError`` with a ``kind`` a check can judge:
 ``dns``, ``refused``, ``connect-timeout``, ``unreachable``, ``silent``, ``closed``,
 ``http1`` (an HTTP/1.x server where gRPC was expected), ``not-grpc``, ``tls``.
+
+``http_get`` verifies HTTPS certificates as ``TlsOptions`` say: the default trust store (which honours
+``SSL_CERT_FILE``), one CA file, or no verification at all.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from typing import Dict, List, Optional, Tuple
 
 
 class NetError(Exception):
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str, cause: str = ""):
         super().__init__(message)
         self.kind = kind
         self.message = message
+        #: For ``tls``: the cause in one line, e.g. "certificate verify failed: self-signed certificate".
+        self.cause = cause
 
 
 def _in_thread(func, timeout: float):  # type: ignore[no-untyped-def]
@@ -225,9 +230,65 @@ class HttpAnswer:
 
 MAX_BODY = 32 * 1024 * 1024
 
+#: How a ``tls`` cause starts when the server's certificate was refused (not another TLS problem).
+CERT_VERIFY_FAILED = "certificate verify failed"
 
-def http_get(url: str, timeout: float, max_body: int = MAX_BODY) -> HttpAnswer:
-    """GET ``url`` without following redirects; the whole exchange is bounded by ``timeout``."""
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """How ``http_get`` verifies an HTTPS server: against ``ca_bundle`` only, not at all (``insecure``),
+    or (neither) against the default trust store, which honours ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``."""
+
+    ca_bundle: Optional[str] = None
+    insecure: bool = False
+
+    def context(self):  # type: ignore[no-untyped-def]
+        """The ``ssl.SSLContext`` to use, or None for urllib's default."""
+        import ssl
+
+        if self.ca_bundle:
+            return ssl.create_default_context(cafile=self.ca_bundle)
+        if self.insecure:
+            context = ssl.create_default_context()
+            context.check_hostname = False  # before verify_mode: a context that checks host names must verify
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        return None
+
+
+#: OpenSSL verify codes whose message does not say what to do about them.
+_VERIFY_HINTS = {
+    19: " (the chain ends in a CA this machine does not trust)",  # X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
+    20: " (signed by a CA this machine does not trust)",  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    21: " (signed by a CA this machine does not trust)",  # X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE
+}
+
+
+def _tls_cause(exc: BaseException) -> str:
+    """One line: "certificate verify failed: self-signed certificate", "... hostname mismatch, ...", "wrong version number"."""
+    import ssl
+
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        message = " ".join(str(exc.verify_message or "").split()).rstrip(".") or "unknown reason"
+        if message[:1].isupper() and message[1:2].islower():  # "Hostname mismatch" (not "IP address mismatch")
+            message = message[0].lower() + message[1:]
+        return f"{CERT_VERIFY_FAILED}: {message}{_VERIFY_HINTS.get(exc.verify_code, '')}"
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and reason:
+        return reason.lower().replace("_", " ")
+    return " ".join(_reason(exc).split())
+
+
+def _tls_error(where: str, exc: BaseException) -> NetError:
+    cause = _tls_cause(exc)
+    return NetError("tls", f"TLS with {where} failed: {cause}", cause)
+
+
+def http_get(url: str, timeout: float, max_body: int = MAX_BODY, tls: Optional[TlsOptions] = None) -> HttpAnswer:
+    """GET ``url`` without following redirects; the whole exchange is bounded by ``timeout``.
+
+    ``tls`` says how an HTTPS server's certificate is verified (default: the default trust store).
+    """
     import http.client
     import ssl
     import urllib.error
@@ -237,7 +298,15 @@ def http_get(url: str, timeout: float, max_body: int = MAX_BODY) -> HttpAnswer:
         def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
             return None
 
-    opener = urllib.request.build_opener(_NoRedirect())
+    handlers: List[urllib.request.BaseHandler] = [_NoRedirect()]
+    try:
+        context = tls.context() if tls is not None else None
+    except (ssl.SSLError, OSError, ValueError) as exc:  # the CA file changed since the input was validated
+        cause = " ".join(_reason(exc).split())
+        raise NetError("tls", f"cannot load the CA file {tls.ca_bundle if tls else ''}: {cause}", cause) from None
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    opener = urllib.request.build_opener(*handlers)
     request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "ray-preflight"})
     started = time.monotonic()
     where = url.split("?")[0]
@@ -261,12 +330,12 @@ def http_get(url: str, timeout: float, max_body: int = MAX_BODY) -> HttpAnswer:
         if isinstance(reason, (socket.timeout, TimeoutError)):
             raise NetError("connect-timeout", f"no answer from {where} within {timeout:g} s") from None
         if isinstance(reason, ssl.SSLError):
-            raise NetError("tls", f"TLS with {where} failed ({_reason(reason)})") from None
+            raise _tls_error(where, reason) from None
         raise NetError("unreachable", f"{where} is unreachable ({_reason(reason) if isinstance(reason, BaseException) else reason})") from None
     except (socket.timeout, TimeoutError):
         raise NetError("silent", f"{where} accepted the connection but sent no answer within {timeout:g} s") from None
     except ssl.SSLError as exc:
-        raise NetError("tls", f"TLS with {where} failed ({_reason(exc)})") from None
+        raise _tls_error(where, exc) from None
     except (http.client.HTTPException, ConnectionError, OSError) as exc:
         raise NetError("garbage", f"{where} did not answer HTTP ({type(exc).__name__}: {_reason(exc)})") from None
 

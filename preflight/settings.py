@@ -2,7 +2,9 @@
 
 The nearest file from the working directory upwards is used (in one folder, ``ray-preflight.toml`` wins).
 Command-line flags win over environment variables, which win over the file. An unknown key or a value of
-the wrong type is a usage error naming the file and the key.
+the wrong type is a usage error naming the file and the key. A relative ``ca-bundle`` in the file is read
+from the file's folder. ``ca-bundle`` and ``insecure`` are one choice (how to verify the dashboard's
+certificate): one given at a higher level replaces the other from a lower level.
 """
 
 from __future__ import annotations
@@ -26,7 +28,19 @@ KEYS: Dict[str, Tuple[str, Optional[str], Tuple[type, ...]]] = {
     "timeout": ("timeout", "RAY_PREFLIGHT_TIMEOUT", (int, float)),
     "connect-timeout": ("connect_timeout", None, (int, float)),
     "strict": ("strict", None, (bool,)),
+    "ca-bundle": ("ca_bundle", "RAY_PREFLIGHT_CA_BUNDLE", (str,)),
+    "insecure": ("insecure", None, (bool,)),
 }
+
+#: Keywords that choose the same thing (how the dashboard's certificate is verified): a higher level's choice
+#: replaces the other keyword from a lower level, so ``--ca-bundle`` overrides ``insecure = true`` in the file.
+_ONE_CHOICE = (("ca_bundle", "insecure"), ("insecure", "ca_bundle"))
+
+
+def _override(lower: Dict[str, Any], higher: Mapping[str, Any]) -> None:
+    for chosen, other in _ONE_CHOICE:
+        if higher.get(chosen) not in (None, False):
+            lower.pop(other, None)
 
 
 def _toml(path: Path) -> Dict[str, Any]:
@@ -83,12 +97,14 @@ def defaults(environ: Mapping[str, str], start: Optional[Path] = None) -> Dict[s
         path, table = found
         for key, value in table.items():
             values[KEYS[key][0] if key in KEYS else key] = _check(path, key, value)
+        if values.get("ca_bundle"):  # relative to the file that names it, not to where the tool runs
+            values["ca_bundle"] = os.path.join(path.parent, os.path.expanduser(values["ca_bundle"]))
         values["_source"] = str(path)
     if environ.get("RAY_ADDRESS"):
         values.pop("address", None)  # the environment wins over the file
-    for keyword, variable, _ in KEYS.values():
-        if variable and environ.get(variable):
-            values[keyword] = environ[variable]
+    from_env = {keyword: environ[variable] for keyword, variable, _ in KEYS.values() if variable and environ.get(variable)}
+    _override(values, from_env)
+    values.update(from_env)
     return values
 
 
@@ -96,6 +112,7 @@ def merge(given: Dict[str, Any], environ: Optional[Mapping[str, str]] = None, st
     """``given`` (None = not given) over the environment over the file."""
     base = defaults(os.environ if environ is None else environ, start)
     base.pop("_source", None)
+    _override(base, given)
     merged = dict(base)
     merged.update({k: v for k, v in given.items() if v is not None and v is not False})
     for key in given:

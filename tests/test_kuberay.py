@@ -192,13 +192,15 @@ def test_no_credentials_skip_every_kubernetes_check_with_the_way_out() -> None:
         assert result.summary == "skipped: no Kubernetes credentials: run inside the cluster or set KUBECONFIG"
 
 
-def test_a_malformed_kubeconfig_is_one_line_not_a_traceback() -> None:
+def test_a_malformed_kubeconfig_in_the_environment_warns_in_one_line() -> None:
+    """Found through KUBECONFIG, a broken kubeconfig keeps the Kubernetes checks from running: a warning (Ray
+    does not need it), with where the YAML breaks; asked for with --kubeconfig it fails (tests/test_hostile_input.py)."""
     with tempfile.TemporaryDirectory() as home:
         path = os.path.join(home, "config")
         Path(path).write_text("clusters: [unclosed\n  - {{{")
         report = run(config.build(ADDRESS, only=["kubernetes"], environ={"KUBECONFIG": path, "HOME": home}))
     result = report["kubernetes"]
-    assert result.status is Status.SKIP and "cannot read the kubeconfig" in result.summary
+    assert result.status is Status.WARN and "is not valid YAML at line 2" in result.summary
     assert "\n" not in result.summary and "Traceback" not in result.summary
 
 
@@ -255,4 +257,4 @@ def test_an_unknown_context_is_named() -> None:
         path = os.path.join(home, "config")
         Path(path).write_text(kubeconfig(api.url))
         report = run(config.build(ADDRESS, only=["kubernetes"], environ={"HOME": home}, kubeconfig=path, context="prod"))
-    assert report["kubernetes"].status is Status.SKIP and "--context prod: no such context" in report["kubernetes"].summary
+    assert report["kubernetes"].status is Status.FAIL and "--context prod: no such context" in report["kubernetes"].summary

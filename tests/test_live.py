@@ -108,44 +108,6 @@ def test_silent_listener_gets_a_verdict_within_the_connect_timeout(silent_listen
     assert proc.returncode == 1
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["--address", "ray//h"],
-        ["--address", "ray://"],
-        ["--address", "ray://h:0"],
-        ["--address", "ray://h:99999"],
-        ["--address", "ray://h:port"],
-        ["--address", "http://h:8265"],
-        ["--address", "h", "--profile", "nope"],
-        ["--address", "h", "--only", "nope"],
-        ["--address", "h", "--skip", "reachability,nope"],
-        ["--address", "h", "--timeout", "0"],
-        ["--address", "h", "--timeout", "nan"],
-        ["--address", "h", "--connect-timeout", "-3"],
-        ["--address", "h", "--format", "yaml"],
-        ["--address", "h", "--fib-size", "0"],
-        ["--address", "h", "--dashboard-url", "ftp://x"],
-        ["--bogus-flag"],
-        ["--address"],
-        ["--local", "--address", "h"],
-        [],  # no address anywhere with the auto profile
-    ],
-)
-def test_unusable_input_exits_2_with_one_line(args) -> None:  # type: ignore[no-untyped-def]
-    proc = run_cli(args, timeout=30)
-    assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
-    assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ray-preflight: error: "), proc.stderr
-    assert "Traceback" not in proc.stderr
-
-
-def test_malformed_ray_address_env_exits_2() -> None:
-    proc = run_cli([], env_extra={"RAY_ADDRESS": "ray://h:notaport"}, timeout=30)
-    assert proc.returncode == 2 and "RAY_ADDRESS" in proc.stderr
-
-
 def test_api_raises_value_error_with_the_cli_message() -> None:
     with pytest.raises(ValueError, match="port 0 is outside 1-65535"):
         preflight.check("ray://h:0")
