@@ -4,6 +4,7 @@ the imports below is the order in which the checks are shown.
 
 # isort: off
 from checks import reachability  # noqa: F401
+from checks import proxy  # noqa: F401
 from checks import client  # noqa: F401
 from checks import client_packages  # noqa: F401
 from checks import server  # noqa: F401

@@ -8,7 +8,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from checks.kuberay import restarting
-from preflight.model import Outcome, Status, failed, passed, reason_of, skipped, undecided, warned
+from preflight.model import Outcome, Status, as_dict, as_list, dicts, dig, failed, formatted, number, passed, reason_of, skipped, undecided, warned
 from preflight.registry import check
 
 _NODE_ID = re.compile(r"(?i)^node_?[0-9a-f]{16,}$")
@@ -16,21 +16,17 @@ _NODE_ID = re.compile(r"(?i)^node_?[0-9a-f]{16,}$")
 
 def cluster_shape(status: Dict[str, Any]) -> Dict[str, Any]:
     """Nodes by type, pending and failed launches, and CPU usage from a cluster_status answer."""
-    cluster = status.get("clusterStatus") or {}
-    report = cluster.get("autoscalerReport") or {}
-    load = cluster.get("loadMetricsReport") or {}
-    active = report.get("activeNodes") or {}
-    usage = load.get("usage") or {}
-    cpu = usage.get("CPU") or [None, None]
-    pending_launches = report.get("pendingLaunches") or {}
+    report = as_dict(dig(status, "clusterStatus", "autoscalerReport"))
+    load = as_dict(dig(status, "clusterStatus", "loadMetricsReport"))
+    cpu = dig(load, "usage", "CPU")
     return {
-        "active_nodes": {str(k): v for k, v in active.items()} if isinstance(active, dict) else {},
-        "pending_launches": pending_launches if isinstance(pending_launches, dict) else {},
-        "pending_nodes": list(report.get("pendingNodes") or []),
-        "failed_nodes": list(report.get("failedNodes") or []),
+        "active_nodes": {str(k): v for k, v in as_dict(report.get("activeNodes")).items()},
+        "pending_launches": as_dict(report.get("pendingLaunches")),
+        "pending_nodes": list(as_list(report.get("pendingNodes"))),
+        "failed_nodes": list(as_list(report.get("failedNodes"))),
         "cpus_used": cpu[0] if isinstance(cpu, list) and len(cpu) == 2 else None,
         "cpus_total": cpu[1] if isinstance(cpu, list) and len(cpu) == 2 else None,
-        "pending_demand": list(load.get("resourceDemand") or []),
+        "pending_demand": list(as_list(load.get("resourceDemand"))),
     }
 
 
@@ -65,7 +61,7 @@ def ray_side(dashboard: Dict[str, Any], profile: Any) -> Outcome:
     active = shape["active_nodes"]
     typed, types = _node_types(active)
     cpus = shape["cpus_total"]
-    size = f"{_count_nodes(active)} node(s)" + (f", {cpus:g} CPUs" if isinstance(cpus, (int, float)) else "")
+    size = f"{_count_nodes(active)} node(s)" + (f", {formatted(cpus)} CPUs" if number(cpus) is not None else "")
     expects = bool(profile.autoscaling)
     if not status.get("clusterStatus") and not status.get("autoscalingStatus"):
         summary = "no autoscaler is reporting: a fixed-size cluster"
@@ -103,33 +99,34 @@ _SEVERITY = {Status.FAIL: 4, Status.ERROR: 3, Status.WARN: 2, Status.PASS: 1, St
 
 def kube_side(kuberay: Dict[str, Any], profile: Any) -> Optional[Outcome]:
     """What KubeRay's objects say about the autoscaler; None when the RayCluster could not be read."""
-    entry = kuberay.get("raycluster") or {}
+    entry = as_dict(kuberay.get("raycluster"))
     if not entry.get("ok"):
         return None
-    cluster, ns = entry["value"], kuberay["namespace"]
-    name = cluster["name"]
+    cluster, ns = as_dict(entry.get("value")), kuberay.get("namespace")
+    name = cluster.get("name")
     if not cluster.get("autoscaling"):
         summary = f"RayCluster {name} does not enable autoscaling (enableInTreeAutoscaling is not true)"
         if profile.autoscaling:
             return failed(summary + f", but profile {profile.name} expects it: jobs that need more than the cluster has will wait",
                           f"kubectl -n {ns} patch raycluster {name} --type merge -p '{{\"spec\":{{\"enableInTreeAutoscaling\":true}}}}'")
         return passed(summary + ": a fixed-size cluster")
-    head = next((p for p in (kuberay.get("pods") or {}).get("value") or [] if p.get("node_type") == "head"), None)
+    head = next((p for p in dicts(dig(kuberay, "pods", "value")) if p.get("node_type") == "head"), None)
     if head is None:
         return undecided(f"autoscaling is enabled on {name}, but its head pod was not found")
-    container = next((c for c in head["containers"] if c["name"] == "autoscaler"), None)
-    logs = f"kubectl -n {ns} logs {head['name']} -c autoscaler --previous --tail=100"
+    pod = head.get("name")
+    container = next((c for c in dicts(head.get("containers")) if c.get("name") == "autoscaler"), None)
+    logs = f"kubectl -n {ns} logs {pod} -c autoscaler --previous --tail=100"
     if container is None:
-        return failed(f"autoscaling is enabled on {name}, but the head pod {head['name']} has no autoscaler container",
-                      f"`kubectl -n {ns} get pod {head['name']} -o jsonpath='{{.spec.containers[*].name}}'`; "
+        return failed(f"autoscaling is enabled on {name}, but the head pod {pod} has no autoscaler container",
+                      f"`kubectl -n {ns} get pod {pod} -o jsonpath='{{.spec.containers[*].name}}'`; "
                       "recreate the head pod so the operator adds the sidecar")
     state = container.get("state") or ""
-    if not container["ready"] or restarting(container):
+    if not container.get("ready") or restarting(container):
         last = f", last {container['last']}" if container.get("last") else ""
-        return failed(f"the autoscaler container in {head['name']} is {state or 'not ready'}"
-                      f" ({container['restarts']} restarts{last})", logs)
-    idle = cluster.get("idle_timeout_s") or DEFAULT_IDLE_TIMEOUT_S
-    summary = f"autoscaler container ready in {head['name']}, idle timeout {idle} s"
+        return failed(f"the autoscaler container in {pod} is {state or 'not ready'}"
+                      f" ({container.get('restarts')} restarts{last})", logs)
+    idle = number(cluster.get("idle_timeout_s")) or DEFAULT_IDLE_TIMEOUT_S
+    summary = f"autoscaler container ready in {pod}, idle timeout {idle} s"
     wanted = profile.autoscaler_idle_timeout_s
     if wanted and idle != wanted:
         return warned(f"{summary}, profile {profile.name} expects {wanted} s: idle workers leave "
@@ -141,8 +138,8 @@ def kube_side(kuberay: Dict[str, Any], profile: Any) -> Optional[Outcome]:
 @check("autoscaler", "Autoscaler is healthy")
 def autoscaler(profile, dashboard=None, kuberay=None) -> Outcome:  # type: ignore[no-untyped-def]
     """One verdict from the Ray side (cluster status, autoscaler errors) and the KubeRay side (sidecar, settings)."""
-    ray = ray_side(dashboard, profile) if dashboard else skipped(reason_of(dashboard, "the dashboard was not read"))
-    kube = kube_side(kuberay, profile) if kuberay else None
+    ray = ray_side(dashboard, profile) if isinstance(dashboard, dict) else skipped(reason_of(dashboard, "the dashboard was not read"))
+    kube = kube_side(kuberay, profile) if isinstance(kuberay, dict) else None
     if kube is None:
         return ray
     if ray.status is Status.SKIP:

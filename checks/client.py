@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 from packaging.version import InvalidVersion, Version
 
 from checks.environment import WATCHED, host_facts, python_facts, ray_client_protocol, ray_requirements, version_of
-from preflight.model import Outcome, failed, passed, reason_of, skipped, undecided, warned
+from preflight.model import Outcome, dig, failed, passed, reason_of, skipped, undecided, unreadable, warned
 from preflight.registry import check, probe
 
 
@@ -37,35 +37,38 @@ def pip_install_ray(version: Optional[str]) -> str:
     if not version:
         return 'pip install "ray[client]"'
     try:
-        extra = "[client]" if Version(version) >= Version(_CLIENT_EXTRA_SINCE) else ""
+        extra = "[client]" if Version(str(version)) >= Version(_CLIENT_EXTRA_SINCE) else ""
     except InvalidVersion:
         extra = "[client]"
     return f'pip install "ray{extra}=={version}"'
 
 
 def server_ray_version(server: Optional[Dict[str, Any]], dashboard: Optional[Dict[str, Any]]) -> Optional[str]:
-    if server and server.get("ray_version"):
-        return str(server["ray_version"])
-    if dashboard and dashboard.get("ray_version"):
-        return str(dashboard["ray_version"])
+    if dig(server, "ray_version"):
+        return str(dig(server, "ray_version"))
+    if dig(dashboard, "ray_version"):
+        return str(dig(dashboard, "ray_version"))
     return None
 
 
-def _same_version(a: str, b: str) -> bool:
+def _same_version(a: Any, b: Any) -> bool:
     try:
-        return Version(a) == Version(b)
+        return Version(str(a)) == Version(str(b))
     except InvalidVersion:
-        return a.strip() == b.strip()
+        return str(a).strip() == str(b).strip()
 
 
 @check("ray-version", "Client Ray matches the cluster")
 def ray_version(client, profile, server=None, dashboard=None) -> Outcome:  # type: ignore[no-untyped-def]
     """The installed Ray against the profile's pin and the live server's Ray version."""
-    mine = client["ray"]["version"]
+    problem = unreadable(client=client)
+    if problem:
+        return problem
+    mine = dig(client, "ray", "version")
     theirs = server_ray_version(server, dashboard)
     pin = profile.ray_version
     wanted = pin or theirs
-    python = client["python"]["executable"]
+    python = dig(client, "python", "executable")
     if mine is None:
         return failed(
             f"Ray is not installed in this Python ({python})",
@@ -77,7 +80,7 @@ def ray_version(client, profile, server=None, dashboard=None) -> Outcome:  # typ
     wrong_pin = bool(pin) and not _same_version(mine, str(pin))
     wrong_server = bool(theirs) and not _same_version(mine, str(theirs))
     if wrong_pin or wrong_server:
-        protocol = client["ray"].get("protocol")
+        protocol = dig(client, "ray", "protocol")
         if theirs and protocol and SERVER_PROTOCOLS.get(theirs) == protocol and not (pin and not _same_version(theirs, pin)):
             return warned(
                 f"client Ray is {mine}, the server runs {theirs}: Ray {mine} connects (same client protocol, {protocol}), "
@@ -111,8 +114,8 @@ def ray_version(client, profile, server=None, dashboard=None) -> Outcome:  # typ
     return passed(f"client Ray {mine} matches {against}", **details)
 
 
-def _minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
+def _minor(version: Any) -> str:
+    return ".".join(str(version).split(".")[:2])
 
 
 def python_remedy(wanted_minor: str, ray: Optional[str]) -> str:
@@ -127,10 +130,15 @@ def python_remedy(wanted_minor: str, ray: Optional[str]) -> str:
 @check("python-version", "Client Python matches the cluster")
 def python_version(client, profile, server=None) -> Outcome:  # type: ignore[no-untyped-def]
     """The client's Python against the server's (read from the GCS, no Ray Client session)."""
-    mine = client["python"]["version"]
-    theirs = (server or {}).get("python_version")
+    problem = unreadable(client=client)
+    if problem:
+        return problem
+    mine = dig(client, "python", "version")
+    if not mine:
+        return undecided("this Python's version is unknown (the client facts do not say)")
+    theirs = dig(server, "python_version")
     pin = profile.python_version
-    ray_wanted = profile.ray_version or (server or {}).get("ray_version")
+    ray_wanted = profile.ray_version or dig(server, "ray_version")
     details = {"client": mine, "server": theirs, "profile": pin}
     if theirs:
         if _minor(mine) != _minor(theirs):

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, NamedTuple, Optional
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from preflight.model import Outcome, failed, passed, skipped
+from preflight.model import Outcome, as_dict, dicts, dig, failed, passed, skipped, unreadable
 from preflight.registry import check
 
 
@@ -38,7 +38,7 @@ KNOWN_BREAKAGES = (
 def _within(version: str, specifier: str) -> Optional[bool]:
     """Whether ``version`` satisfies ``specifier``; None when either cannot be parsed."""
     try:
-        return SpecifierSet(specifier).contains(Version(version), prereleases=True)
+        return SpecifierSet(str(specifier)).contains(Version(str(version)), prereleases=True)
     except (InvalidSpecifier, InvalidVersion):
         return None
 
@@ -78,16 +78,19 @@ def known_findings(ray: str, packages: Dict[str, Optional[str]]) -> List[Dict[st
 @check("client-packages", "Client packages suit the installed Ray")
 def client_packages(client) -> Outcome:  # type: ignore[no-untyped-def]
     """Ray's declared requirements (base and ``client`` extra) and the known undeclared breakages, read from metadata."""
-    ray = client["ray"]["version"]
+    problem = unreadable(client=client)
+    if problem:
+        return problem
+    ray = dig(client, "ray", "version")
     if ray is None:
         return skipped("Ray is not installed (ray-version says what to install)")
-    requirements = client["ray"].get("requirements") or []
-    findings = declared_findings(requirements) + known_findings(ray, client.get("packages") or {})
+    requirements = [r for r in dicts(dig(client, "ray", "requirements")) if r.get("name")]
+    findings = declared_findings(requirements) + known_findings(ray, as_dict(client.get("packages")))
     if findings:
         fixes = list(dict.fromkeys(f["fix"] for f in findings))
         summary = "; ".join(f["problem"] for f in findings)
         return failed(summary, "pip install " + " ".join(_quoted(f) for f in fixes), findings=findings, ray=ray)
-    shown = ", ".join(f"{r['name']} {r['installed']}" for r in requirements if r["name"] in ("grpcio", "protobuf"))
+    shown = ", ".join(f"{r['name']} {r.get('installed')}" for r in requirements if r["name"] in ("grpcio", "protobuf"))
     return passed(
         f"the {len(requirements)} requirements Ray {ray} declares for its client are met"
         + (f" ({shown})" if shown else "") + "; no known-bad package installed",

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 from urllib.parse import urljoin, urlsplit
 
 from checks.reachability import require_head
-from preflight.model import Missing, Outcome, failed, passed, reason_of, skipped, warned
+from preflight.model import Missing, Outcome, dig, failed, passed, reason_of, said, skipped, unreadable, warned
 from preflight.net import CERT_VERIFY_FAILED, HttpAnswer, NetError, TlsOptions, http_get
 from preflight.registry import check, probe
 
@@ -95,11 +95,14 @@ def dashboard(target, endpoint, ctx) -> Dict[str, Any]:  # type: ignore[no-untyp
 @check("dashboard", "Ray dashboard answers")
 def dashboard_check(dashboard, target, ray_client=None, server=None) -> Outcome:  # type: ignore[no-untyped-def]
     """The dashboard URL answers /api/version with the server's Ray version."""
-    url = dashboard["url"]
+    problem = unreadable(dashboard=dashboard)
+    if problem:
+        return problem
+    url = said(dashboard.get("url"), target.dashboard_url)
     remedy_url = f"open {url} in a browser; if it is not the dashboard, pass --dashboard-url (or --domain)"
     if not dashboard.get("ok"):
-        head_down = isinstance(ray_client, Missing) or (ray_client and not ray_client.get("ok"))
-        same_host = urlsplit(url).hostname == target.host
+        head_down = isinstance(ray_client, Missing) or (isinstance(ray_client, dict) and not ray_client.get("ok"))
+        same_host = urlsplit(target.dashboard_url).hostname == target.host
         if dashboard.get("unreachable") and head_down and same_host:
             return skipped(f"cluster unreachable ({reason_of(ray_client, 'no Ray Client answer')})", url=url)
         kind = dashboard.get("error_kind")
@@ -109,13 +112,13 @@ def dashboard_check(dashboard, target, ray_client=None, server=None) -> Outcome:
                 "the dashboard sits behind single sign-on: that is expected in a browser; for the API, reach it "
                 "in-cluster (http://<head-svc>:8265) or pass --dashboard-url"
             )
-            return warned(dashboard["error"], remedy, url=url)
+            return warned(said(dashboard.get("error"), f"{url} needs a sign-in"), remedy, url=url)
         if kind == "tls":
             return tls_failure(dashboard)
-        return failed(dashboard.get("error", f"no answer from {url}"), remedy, url=url, error_kind=kind)
+        return failed(said(dashboard.get("error"), f"no answer from {url}"), remedy, url=url, error_kind=kind)
     version = dashboard.get("ray_version")
-    gcs_version: Optional[str] = (server or {}).get("ray_version")
-    unverified = (dashboard.get("tls") or {}).get("verified") is False
+    gcs_version: Optional[str] = dig(server, "ray_version")
+    unverified = dig(dashboard, "tls", "verified") is False
     if gcs_version and version and gcs_version != version:
         return warned(
             f"{url} serves Ray {version}, but the cluster at {target.address} runs {gcs_version}: another cluster?"
@@ -132,13 +135,16 @@ def dashboard_check(dashboard, target, ray_client=None, server=None) -> Outcome:
             url=url, tls_verified=False, ray_commit=dashboard.get("ray_commit"),
         )
     details: Dict[str, Any] = {"url": url, "ray_commit": dashboard.get("ray_commit")}
-    if (dashboard.get("tls") or {}).get("ca_bundle"):
-        details["ca_bundle"] = dashboard["tls"]["ca_bundle"]
+    if dig(dashboard, "tls", "ca_bundle"):
+        details["ca_bundle"] = dig(dashboard, "tls", "ca_bundle")
     return passed(answers, **details)
 
 
 def _host_port(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL
+        return "<host>:443"
     host = parts.hostname or "<host>"
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -154,15 +160,15 @@ def _show_chain(url: str) -> str:
 
 def tls_failure(dashboard: Dict[str, Any]) -> Outcome:
     """The dashboard's TLS failed: say why, and which option fixes it."""
-    url = dashboard["url"]
-    cause = dashboard.get("tls_error") or dashboard.get("error") or "TLS failed"
-    ca_bundle = (dashboard.get("tls") or {}).get("ca_bundle")
+    url = said(dashboard.get("url"), "the dashboard")
+    cause = str(dashboard.get("tls_error") or dashboard.get("error") or "TLS failed")
+    ca_bundle = dig(dashboard, "tls", "ca_bundle")
     details = {"url": url, "error_kind": "tls", "tls_error": cause}
     if not cause.startswith(CERT_VERIFY_FAILED):
         if "wrong version number" in cause:
             return failed(f"{_host_port(url)} does not speak TLS ({cause})",
                           f"if the dashboard serves plain HTTP, pass --dashboard-url http://{_host_port(url)}/", **details)
-        return failed(dashboard.get("error") or f"TLS with {url} failed: {cause}",
+        return failed(said(dashboard.get("error"), f"TLS with {url} failed: {cause}"),
                       f"open {url} in a browser; if it is not the dashboard, pass --dashboard-url (or --domain)", **details)
     if "mismatch" in cause:
         return failed(

@@ -7,7 +7,7 @@ from typing import Any, Dict
 from checks import fib_job
 from checks.child_job import job_budget, run_script
 from checks.fib_job import MARKER
-from preflight.model import Outcome, failed, passed
+from preflight.model import Outcome, as_list, failed, formatted, passed, said, unreadable
 from preflight.registry import check, probe
 
 #: Seconds kept back from the deadline to kill the job and report.
@@ -19,7 +19,7 @@ def run_job(address: str, size: int, tasks: int, timeout: float) -> Dict[str, An
     return run_script(fib_job.__file__, {"address": address, "size": size, "tasks": tasks}, MARKER, timeout)
 
 
-@probe(gate=("ray-version", "python-version", "client-packages"), owner="fibonacci")
+@probe(gate=("ray-version", "python-version", "client-packages", "proxy"), owner="fibonacci")
 def fibonacci_run(target, config, ctx, ray_client) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """Connect with the client's Ray, run the Fibonacci tasks, verify them, disconnect."""
     budget = job_budget(ray_client, ctx, _MARGIN_S, 1, "to run the job")
@@ -35,17 +35,21 @@ def _first_line(text: str) -> str:
 def fibonacci(fibonacci_run, config) -> Outcome:  # type: ignore[no-untyped-def]
     """Run the platform's smoke test through the client's Ray and verify every result."""
     run = fibonacci_run
+    problem = unreadable(fibonacci_run=run)
+    if problem:
+        return problem
     details = {k: run.get(k) for k in ("stage", "size", "tasks", "init_s", "init_retried", "local_s", "remote_s", "shutdown_s",
                                        "nodes", "wall_s") if run.get(k) is not None}
     if run.get("ok"):
-        nodes = len(run.get("nodes") or [])
+        nodes = len(as_list(run.get("nodes")))
         return passed(
-            f"{run['tasks']} tasks of size {run['size']:,} ran on {nodes} node(s) and matched the local results "
-            f"(remote {run['remote_s']:.2f} s, local {run['local_s']:.2f} s; ray.init {run['init_s']:.1f} s)",
+            f"{run.get('tasks')} tasks of size {formatted(run.get('size'), ',')} ran on {nodes} node(s) and matched the local "
+            f"results (remote {formatted(run.get('remote_s'), '.2f')} s, local {formatted(run.get('local_s'), '.2f')} s; "
+            f"ray.init {formatted(run.get('init_s'), '.1f')} s)",
             **details,
         )
     stage = run.get("stage")
-    error = run.get("error") or _first_line(run.get("stderr_tail", "")) or "unknown error"
+    error = said(run.get("error"), _first_line(run.get("stderr_tail") or "") or "unknown error")
     if run.get("stderr_tail"):
         details["stderr_tail"] = run["stderr_tail"]
     if stage == "import":
@@ -54,7 +58,7 @@ def fibonacci(fibonacci_run, config) -> Outcome:  # type: ignore[no-untyped-def]
         return failed(f"ray.init failed: {_first_line(error)}", "read the message above; run `ray-preflight -v` for details",
                       **details)
     if stage == "done" and run.get("mismatches"):
-        return failed(f"{run['mismatches']} of {run['tasks']} remote results differ from the local computation",
+        return failed(f"{run['mismatches']} of {run.get('tasks')} remote results differ from the local computation",
                       "the workers compute differently: compare the server's packages with yours", **details)
     if stage == "timeout":
         return failed(error, f"raise --timeout (now {config.timeout_s:g} s) or lower --fib-size", **details)

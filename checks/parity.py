@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 from checks.fib_job import PARITY
-from preflight.model import Outcome, passed, skipped, warned
+from preflight.model import Outcome, as_dict, passed, skipped, unreadable, warned
 from preflight.registry import check
 
 
-def _major_minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
+def _major_minor(version: object) -> str:
+    return ".".join(str(version).split(".")[:2])
 
 
 def differences(client: Dict[str, Optional[str]], server: Dict[str, Optional[str]]) -> List[Dict[str, Optional[str]]]:
@@ -48,11 +48,14 @@ def _fix(found: List[Dict[str, Optional[str]]]) -> str:
 @check("package-parity", "Server packages match the client's")
 def package_parity(fibonacci_run, client) -> Outcome:  # type: ignore[no-untyped-def]
     """cloudpickle, numpy, pandas and pyarrow on the server's workers against the client's."""
+    problem = unreadable(fibonacci_run=fibonacci_run, client=client)
+    if problem:
+        return problem
     server = fibonacci_run.get("server_packages")
     if not isinstance(server, dict):
         reason = fibonacci_run.get("server_packages_error") or "the Fibonacci job did not get that far"
         return skipped(f"the server's packages are unknown ({reason})")
-    mine = {name: (client.get("packages") or {}).get(name) for name in PARITY}
+    mine = {name: as_dict(client.get("packages")).get(name) for name in PARITY}
     details = {"client": mine, "server": {name: server.get(name) for name in PARITY}}
     found = differences(mine, server)
     if found:

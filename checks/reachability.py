@@ -7,7 +7,7 @@ import time
 from typing import Any, Dict, Optional
 
 from preflight.errors import Unavailable
-from preflight.model import Outcome, failed, passed
+from preflight.model import Missing, Outcome, as_list, failed, formatted, passed, said, unreadable
 from preflight.net import NetError, connect, resolve
 from preflight.ray_rpc import ping, ping_answer, status_name
 from preflight.registry import check, probe
@@ -91,24 +91,28 @@ def reachability(endpoint, target, profile, ray_client=None) -> Outcome:  # type
     """DNS, TCP and a Ray Client PING to the address, each bounded by the connect timeout."""
     namespace = profile.namespace or "<namespace>"
     where = f"{target.host}:{target.port}"
+    problem = unreadable(endpoint=endpoint)
+    if problem:
+        return problem
     if not endpoint.get("ok"):
         kind = endpoint.get("error_kind", "")
-        return failed(endpoint.get("error", f"cannot reach {where}"), _remedy(kind, target.host, target.port, namespace),
+        return failed(said(endpoint.get("error"), f"cannot reach {where}"), _remedy(kind, target.host, target.port, namespace),
                       address=target.address, error_kind=kind)
     client: Optional[Dict[str, Any]] = ray_client
-    if client is None:
-        return failed(f"no Ray Client answer from {where}", _remedy("silent", target.host, target.port, namespace))
+    if not isinstance(client, dict):
+        return failed(f"no Ray Client answer from {where}" + (f" ({client.reason})" if isinstance(client, Missing) else ""),
+                      _remedy("silent", target.host, target.port, namespace))
     if not client.get("ok"):
         kind = client.get("error_kind", "")
-        summary = client.get("error", "")
+        summary = said(client.get("error"), f"no Ray Client answer from {where}")
         if kind == "silent":
             summary = summary.replace("sent no answer", "sent no Ray Client answer")
         elif kind in ("http1", "not-grpc", "tls"):
             summary = f"answers, but is not a Ray Client server: {summary}"
         return failed(summary, _remedy(kind, target.host, target.port, namespace), address=target.address, error_kind=kind)
     return passed(
-        f"Ray Client server answers at {where} (PING {client['ping_ms']:g} ms)",
-        addresses=", ".join(endpoint.get("addresses", [])),
+        f"Ray Client server answers at {where} (PING {formatted(client.get('ping_ms'))} ms)",
+        addresses=", ".join(map(str, as_list(endpoint.get("addresses")))),
         dns_ms=endpoint.get("dns_ms"),
         tcp_ms=endpoint.get("tcp_ms"),
         ping_ms=client.get("ping_ms"),

@@ -11,14 +11,14 @@ from typing import Any, Dict
 
 from checks import scale_job
 from checks.child_job import job_budget, run_script
-from preflight.model import Outcome, failed, passed
+from preflight.model import Outcome, as_dict, dig, failed, formatted, number, passed, unreadable
 from preflight.registry import check, probe
 
 #: Seconds kept back from the deadline to stop the child and report.
 _MARGIN_S = 1.0
 
 
-@probe(gate=("ray-version", "python-version", "client-packages", "fibonacci"), owner="scale-test")
+@probe(gate=("ray-version", "python-version", "client-packages", "proxy", "fibonacci"), owner="scale-test")
 def scale_run(target, config, profile, ctx, ray_client) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """Ask for one CPU more than the cluster has, time the new node, release; with full, time its leaving."""
     budget = job_budget(ray_client, ctx, _MARGIN_S, 5, "for the scale test (raise --timeout)")
@@ -34,23 +34,28 @@ def scale_run(target, config, profile, ctx, ray_client) -> Dict[str, Any]:  # ty
 def scale_test(scale_run, profile, kuberay=None) -> Outcome:  # type: ignore[no-untyped-def]
     """Time from demand to a new node (and, with --scale-test=full, from release to its removal)."""
     run = scale_run
+    problem = unreadable(scale_run=run)
+    if problem:
+        return problem
     details = {k: run.get(k) for k in ("stage", "nodes_before", "cpus_before", "nodes_peak", "up_s", "ready_s", "down_s",
                                        "wall_s") if run.get(k) is not None}
     if run.get("ok"):
-        summary = (f"a node joined {run['up_s']:.1f} s after asking for {run['cpus_before'] + 1} CPUs "
-                   f"({run['nodes_before']} → {run['nodes_peak']} nodes); demand released")
+        cpus = number(run.get("cpus_before"))
+        summary = (f"a node joined {formatted(run.get('up_s'), '.1f')} s after asking for "
+                   f"{formatted(None if cpus is None else cpus + 1)} CPUs "
+                   f"({run.get('nodes_before')} → {run.get('nodes_peak')} nodes); demand released")
         if run.get("full"):
-            summary += f"; the idle node left {run['down_s']:.1f} s later"
-            cluster = (kuberay or {}).get("raycluster") or {}
-            idle = (cluster.get("value") or {}).get("idle_timeout_s") if cluster.get("ok") else None
+            summary += f"; the idle node left {formatted(run.get('down_s'), '.1f')} s later"
+            cluster = as_dict(dig(kuberay, "raycluster"))
+            idle = number(dig(cluster, "value", "idle_timeout_s")) if cluster.get("ok") else None
             idle = idle or profile.autoscaler_idle_timeout_s
             if idle:
                 summary += f" (idle timeout {idle:g} s)"
         return passed(summary, **details)
     error = run.get("error") or "the scale test did not finish"
     hint = "see the autoscaler and worker-groups checks; `kubectl -n <namespace> logs <head pod> -c autoscaler --tail=100`"
-    if kuberay and (kuberay.get("raycluster") or {}).get("ok"):
-        ns, name = kuberay["namespace"], kuberay["raycluster"]["value"]["name"]
+    if dig(kuberay, "raycluster", "ok"):
+        ns, name = dig(kuberay, "namespace"), dig(kuberay, "raycluster", "value", "name")
         hint = (f"`kubectl -n {ns} get pods -l ray.io/cluster={name}` and the autoscaler's log "
                 f"(`kubectl -n {ns} logs -l ray.io/node-type=head -c autoscaler --tail=100`)")
     return failed(f"scale test failed at {run.get('stage')}: {error}", hint, **details)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from preflight import profiles, registry
-from preflight.errors import UsageError
+from preflight.errors import UsageError, shown
 from preflight.profiles import Profile
 from preflight.target import Target, resolve
 
@@ -51,7 +51,10 @@ class RunConfig:
 
 
 def _split(value: Union[None, str, Iterable[str]]) -> Tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else [str(v) for v in value or ()]
+    if isinstance(value, str):
+        items = value.split(",")
+    else:  # a list of ids, or one id that is not text (a number from a notebook)
+        items = [str(v) for v in value] if isinstance(value, Iterable) else [str(value)] if value else []
     return tuple(i.strip() for i in items if i.strip())
 
 
@@ -62,17 +65,17 @@ def _ids(value: Union[None, str, Iterable[str]], flag: str) -> Tuple[str, ...]:
     known = registry.checks()
     unknown = [i for i in ids if i not in known]
     if unknown:
-        raise UsageError(f"{flag}: unknown check id {unknown[0]!r}; known: {', '.join(known)}")
+        raise UsageError(f"{flag}: unknown check id {shown(unknown[0])}; known: {', '.join(known)}")
     return ids
 
 
 def _seconds(value: object, flag: str) -> float:
     try:
         seconds = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise UsageError(f"{flag} must be a number of seconds, not {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(f"{flag} must be a number of seconds, not {shown(value)}") from None
     if not math.isfinite(seconds) or seconds <= 0:
-        raise UsageError(f"{flag} must be a positive number of seconds, not {value!r}")
+        raise UsageError(f"{flag} must be a positive number of seconds, not {shown(value)}")
     if seconds > 86400:
         raise UsageError(f"{flag} of {seconds:g} s is more than a day")
     return seconds
@@ -81,10 +84,10 @@ def _seconds(value: object, flag: str) -> float:
 def _count(value: object, flag: str, low: int, high: int) -> int:
     try:
         number = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise UsageError(f"{flag} must be a whole number, not {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
+        raise UsageError(f"{flag} must be a whole number, not {shown(value)}") from None
     if not low <= number <= high:
-        raise UsageError(f"{flag} must be between {low:,} and {high:,}, not {number}")
+        raise UsageError(f"{flag} must be between {low:,} and {high:,}, not {shown(number)}")
     return number
 
 
@@ -144,7 +147,7 @@ def _scale_test(value: Union[None, bool, str]) -> Optional[str]:
         return "up"
     if value == "full":
         return "full"
-    raise UsageError(f"--scale-test takes no value (scale up) or =full (up, then down again), not {str(value)[:40]!r}")
+    raise UsageError(f"--scale-test takes no value (scale up) or =full (up, then down again), not {shown(value, 40)}")
 
 
 def _default_timeout(scale: Optional[str], profile: Profile) -> float:
@@ -175,7 +178,7 @@ def _text(value: Optional[str], flag: str) -> Optional[str]:
 def _namespace(value: Optional[str]) -> Optional[str]:
     text = _text(value, "--namespace")
     if text is not None and not _DNS_LABEL.fullmatch(text):
-        raise UsageError(f"--namespace {text[:80]!r} is not a Kubernetes namespace name (lower-case letters, digits, '-')")
+        raise UsageError(f"--namespace {shown(text, 80)} is not a Kubernetes namespace name (lower-case letters, digits, '-')")
     return text
 
 

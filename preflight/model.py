@@ -177,3 +177,59 @@ class Missing:
 def reason_of(fact: Any, fallback: str) -> str:
     """Why an optional fact is missing: its probe's reason, else ``fallback``."""
     return fact.reason if isinstance(fact, Missing) else fallback
+
+
+# Reading facts. Facts come from servers we do not control (dashboard JSON, the Kubernetes API, a PING answer,
+# package metadata): a check reads them through these, so an answer of an unexpected shape reads as "not there".
+
+
+def unreadable(**facts: Any) -> Optional[Outcome]:
+    """For a check's required facts: ``skip`` with the reason when one is ``Missing``, ``error`` when one is not a
+    dict (nothing a check could judge); None when all are dicts."""
+    for name, value in facts.items():
+        if isinstance(value, Missing):
+            return skipped(value.reason)
+        if not isinstance(value, dict):
+            what = "missing" if value is None else f"a {type(value).__name__}, not a mapping"
+            return undecided(f"the {name} facts cannot be read: {what}")
+    return None
+
+
+def dig(value: Any, *keys: str) -> Any:
+    """``value[k1][k2]...``; None where a level is not a dict or lacks the key."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def as_dict(value: Any) -> Dict[str, Any]:
+    """``value`` when it is a dict, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> List[Any]:
+    """``value`` when it is a list, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def dicts(value: Any) -> List[Dict[str, Any]]:
+    """The dicts in ``value`` when it is a list (anything else in it is left out), else []."""
+    return [item for item in as_list(value) if isinstance(item, dict)]
+
+
+def number(value: Any) -> Optional[float]:
+    """``value`` when it is an int or float that formats and compares like one (finite, not a bool), else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and -1e300 < value < 1e300:
+        return value
+    return None
+
+
+def formatted(value: Any, spec: str = "g") -> str:
+    """A number from the facts for a summary (``formatted(0.25, ".2f")``), or "?" when it is not one."""
+    found = number(value)
+    return "?" if found is None else format(found, spec)
+
+
+def said(value: Any, default: str) -> str:
+    """A message from the facts: ``value`` when it is a non-blank str, else ``default``."""
+    return value if isinstance(value, str) and value.strip() else default

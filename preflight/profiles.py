@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Dict, List, Optional
 
-from preflight.errors import UsageError
+from preflight.errors import UsageError, shown
 
 _DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles.json")
 
@@ -49,7 +49,7 @@ def names() -> List[str]:
 
 def get(name: str) -> Profile:
     profiles = _load()
-    key = (name or "").strip()
+    key = name.strip() if isinstance(name, str) else ""
     if key not in profiles:
-        raise UsageError(f"unknown profile {name!r}: choose one of {', '.join(profiles)}")
+        raise UsageError(f"unknown profile {shown(name)}: choose one of {', '.join(profiles)}")
     return profiles[key]

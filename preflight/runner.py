@@ -118,7 +118,9 @@ def run(
             if outcomes[cid].status not in (Status.PASS, Status.WARN):
                 blocked.append(f"{cid}: {outcomes[cid].status.value}")
         if blocked:
-            return f"needs {' and '.join(probe.gate)} to pass ({', '.join(blocked)})"
+            names = list(probe.gate)
+            needed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+            return f"needs {needed} to pass ({', '.join(blocked)})"
         return ""
 
     def evaluate(check: Check) -> None:

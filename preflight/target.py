@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from preflight.errors import UsageError
+from preflight.errors import UsageError, shown
 from preflight.profiles import Profile
 
 CLIENT_PORT = 10001
@@ -54,13 +54,23 @@ def join_host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+#: Credentials in a URL: everything after the scheme (or from the start when there is none) up to the last '@',
+#: so a password holding '/', '@' or a space is hidden too.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?.*@", re.S)
 
 
 def _shown(text: str) -> str:
     """The input as quoted in an error message: shortened, with URL credentials hidden."""
-    text = _USERINFO.sub("***@", text)
-    return repr(text if len(text) <= 60 else text[:57] + "...")
+    return shown(_USERINFO.sub(r"\1***@", text), 62)
+
+
+def _text(value: object, what: str, example: str) -> str:
+    """``value`` when it is a str, else a usage error (a notebook may pass a number or None)."""
+    if value is None:
+        raise UsageError(f"{what} is missing")
+    if not isinstance(value, str):
+        raise UsageError(f"{what} must be text such as {example}, not {type(value).__name__}")
+    return value
 
 
 def _check_host(host: str, what: str, original: str) -> str:
@@ -120,9 +130,7 @@ def split_host_port(
 
 def parse_address(text: str, what: str = "address") -> Tuple[str, int]:
     """Parse a Ray Client address into (host, port); raise ``UsageError`` with one clear line."""
-    if text is None:
-        raise UsageError(f"{what} is missing")
-    original = text
+    original = text = _text(text, what, "ray://host:port")
     text = text.strip()
     if not text:
         raise UsageError(f"{what} is empty: give ray://host:port")
@@ -138,7 +146,8 @@ def parse_address(text: str, what: str = "address") -> Tuple[str, int]:
         scheme, _, rest = text.partition("://")
         if scheme.lower() != "ray":
             hint = " (a dashboard URL goes in --dashboard-url)" if scheme.lower() in ("http", "https") else ""
-            raise UsageError(f"{what} {_shown(original)}: expected ray://host:port, not {scheme}://{hint}")
+            named = f", not {scheme}://" if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,15}", scheme) else ""
+            raise UsageError(f"{what} {_shown(original)}: expected ray://host:port{named}{hint}")
         text = rest
     if "/" in text or "?" in text or "#" in text or "@" in text:
         raise UsageError(f"{what} {_shown(original)}: expected ray://host:port with nothing after the port")
@@ -146,8 +155,8 @@ def parse_address(text: str, what: str = "address") -> Tuple[str, int]:
 
 
 def parse_dashboard_url(text: str) -> str:
-    original = text
-    text = (text or "").strip()
+    original = _text(text, "dashboard URL", "http://host:8265")
+    text = original.strip()
     if not text or any(ch.isspace() for ch in text) or not text.isprintable() or len(text) > _MAX_INPUT:
         raise UsageError(f"dashboard URL {_shown(original)} is not a URL")
     if "://" not in text:
@@ -155,8 +164,9 @@ def parse_dashboard_url(text: str) -> str:
     try:
         parts = urlsplit(text)
         port = parts.port
-    except ValueError as exc:
-        raise UsageError(f"dashboard URL {_shown(original)}: {exc}") from None
+    except ValueError as exc:  # its text may repeat part of the URL, a password included: not shown
+        why = "the port is not a number from 1 to 65535" if "port" in str(exc).lower() else "not a valid URL"
+        raise UsageError(f"dashboard URL {_shown(original)}: {why}") from None
     if parts.scheme not in ("http", "https"):
         raise UsageError(f"dashboard URL {_shown(original)}: expected http:// or https://")
     if not parts.hostname:
@@ -189,12 +199,12 @@ def resolve(
     host, port = parse_address(text, "address" if source != "RAY_ADDRESS" else "RAY_ADDRESS")
 
     if gcs_address:
-        gcs_host, gcs_port = split_host_port(gcs_address.strip(), GCS_PORT, "GCS address")
+        gcs_host, gcs_port = split_host_port(_text(gcs_address, "GCS address", "host:6379").strip(), GCS_PORT, "GCS address")
     else:
         gcs_host, gcs_port = host, GCS_PORT
 
     if domain is not None:
-        domain = domain.strip().strip(".")
+        domain = _text(domain, "domain", "example.com").strip().strip(".")
         _check_host(domain, "domain", domain)
     if dashboard_url:
         url, dash_source = parse_dashboard_url(dashboard_url), "flag"

@@ -1,0 +1,443 @@
+"""Property tests (hypothesis): whatever it is given, nothing escapes but the tool's own usage error.
+
+The tool's rule is "never crash, never lie". Two kinds of input reach it from outside:
+
+* what a person types (addresses, flags, a kubeconfig). ``parse_address``, ``parse_dashboard_url``,
+  ``resolve`` and ``config.build`` either return or raise ``UsageError`` with one short line that never
+  repeats a password written into an address as ``user:password@``. A kubeconfig with any content gives
+  credentials or a reason, never another exception.
+* facts from servers we do not control (dashboard JSON, the Kubernetes API, a Ray Client PING answer,
+  package metadata). Every registered built-in check, handed arbitrary JSON-like facts, returns an
+  ``Outcome`` with a known status and a non-empty str summary; without its main fact it never passes.
+
+Arbitrary JSON rarely gets past a check's first ``if``, so facts are also drawn as realistic facts (shaped
+like the probes' output) with a few subtrees replaced by arbitrary JSON or removed, and arbitrary dicts are
+keyed mostly by the names the checks read (taken from the checks' source).
+
+Budget: 9 properties; 300 examples for each parser property, 100 for ``build`` and for the kubeconfig,
+150 per check for arbitrary facts and 50 per check without the main fact (14 built-in checks), plus
+the plain cases without any facts. The file runs in about 30 s on 2 cores; nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import checks
+from checks.kube_facts import compact_pod, compact_raycluster, compact_service
+from preflight import config, kube, profiles, registry, testing_kuberay
+from preflight.errors import Unavailable, UsageError
+from preflight.model import Missing, Outcome, Status
+from preflight.runner import Context
+from preflight.target import parse_address, parse_dashboard_url, resolve
+from tests.facts import client_facts, cluster_status, dashboard_facts, server_facts
+
+#: Planted in generated addresses as ``user:SECRET@``: no error message may repeat it.
+SECRET = "Pl4nted-S3cret"
+MAX_MESSAGE = 400
+#: Errors ``kube.connect`` may raise for a kubeconfig it cannot use.
+KUBECONFIG_ERRORS = (Unavailable, getattr(kube, "KubeconfigProblem", Unavailable))
+
+FAST = settings(database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                       HealthCheck.filter_too_much])
+
+
+def assert_usage_error(exc: UsageError) -> None:
+    message = str(exc)
+    assert message, "a usage error says what is wrong"
+    assert "\n" not in message and "\r" not in message, f"more than one line: {message!r}"
+    assert len(message) < MAX_MESSAGE, f"{len(message)} characters: {message[:200]!r}..."
+    assert SECRET not in message, f"the password is shown: {message!r}"
+
+
+# --- what a person types ---------------------------------------------------------------------------------------------
+
+#: Any str Python allows, lone surrogates included; and long ones.
+any_text = st.one_of(
+    st.text(),
+    st.text(st.characters(blacklist_categories=()), max_size=40),
+    st.builds(lambda part, times: part * times, st.text(min_size=1, max_size=4), st.integers(100, 3000)),
+)
+hosts = st.one_of(
+    st.sampled_from(["head", "ray-cluster-kuberay-head-svc.kuberay", "127.0.0.1", "[::1]", "::1", "[fe80::1%eth0]", "[::1",
+                     "", ".", "a..b", "-x", "x-", "ex_ample.org.", "héad", "xn--hd-cja", "a" * 64, ("a" * 63 + ".") * 5,
+                     "0x7f.1", "999.1.1.1", "localhost", "auto", "[1.2.3.4]", "[::ffff:1.2.3.4]"]),
+    st.from_regex(r"[a-z0-9-]{1,12}(\.[a-z0-9_-]{1,12}){0,3}", fullmatch=True),
+    st.ip_addresses().map(str),
+    st.ip_addresses(v=6).map(lambda ip: f"[{ip}]"),
+    st.text(max_size=12),
+)
+ports = st.one_of(
+    st.integers(-2, 70000).map(str),
+    st.sampled_from(["", "0", "10001", "65535", "65536", "١٠٠٠١", "１０００１", "+1", "1_0", "0x10", "²"]),
+    st.text(max_size=6),
+)
+userinfo = st.sampled_from(["", "", f"user:{SECRET}@", f"{SECRET}@", f":{SECRET}@", f"user:{SECRET}@@", f"u:{SECRET}/x@",
+                            f"u:{SECRET} x@", f"u@{SECRET}@"])
+
+
+def _joined(scheme: str, user: str, host: str, sep: str, port: str, tail: str) -> str:
+    return scheme + user + host + sep + port + tail
+
+
+def url_like(schemes: List[str]) -> st.SearchStrategy[str]:
+    """``scheme`` + ``user:password@`` + host + ``:port`` + a tail, each part sometimes broken."""
+    return st.builds(_joined, st.sampled_from(schemes), userinfo, hosts, st.sampled_from(["", ":", ":"]), ports,
+                     st.one_of(st.sampled_from(["", "", "/", "/path", "?x=1", "#f", " ", "\t", "\n", "\x00", "@", "://x"]),
+                               st.text(max_size=4)))
+
+
+addresses = st.one_of(url_like(["ray://", "ray://", "RAY://", "", "http://", "https://", "grpc://", "ray:/", "://", "ray:///"]),
+                      any_text, st.sampled_from(["auto", "local", "localhost:auto", " ray://head:10001 "]))
+dashboard_urls = st.one_of(url_like(["http://", "https://", "", "HTTP://", "ftp://", "ray://"]), any_text)
+names = st.one_of(st.sampled_from(["kuberay", "default", "example.com", "ray.example.com", "Example", "-a", "a-"]), any_text)
+
+
+@settings(FAST, max_examples=300)
+@given(text=st.one_of(addresses, st.none()))
+def test_an_address_parses_or_is_a_one_line_usage_error(text: Optional[str]) -> None:
+    try:
+        host, port = parse_address(text)  # type: ignore[arg-type]
+    except UsageError as exc:
+        assert_usage_error(exc)
+        return
+    assert host and 1 <= port <= 65535
+    assert SECRET not in host
+
+
+@settings(FAST, max_examples=300)
+@given(text=st.one_of(dashboard_urls, st.none()))
+def test_a_dashboard_url_parses_or_is_a_one_line_usage_error(text: Optional[str]) -> None:
+    try:
+        url = parse_dashboard_url(text)  # type: ignore[arg-type]
+    except UsageError as exc:
+        assert_usage_error(exc)
+        return
+    assert url.lower().startswith(("http://", "https://")) and url.endswith("/") or "/" in url.split("://", 1)[1]
+
+
+@settings(FAST, max_examples=300)
+@given(profile=st.sampled_from(profiles.names()), address=st.one_of(st.none(), addresses),
+       dashboard_url=st.one_of(st.none(), dashboard_urls), domain=st.one_of(st.none(), names),
+       gcs_address=st.one_of(st.none(), addresses, url_like([""])), ray_address=st.one_of(st.none(), addresses))
+def test_resolve_gives_a_target_or_a_one_line_usage_error(profile: str, address: Optional[str], dashboard_url: Optional[str],
+                                                         domain: Optional[str], gcs_address: Optional[str],
+                                                         ray_address: Optional[str]) -> None:
+    environ = {} if ray_address is None else {"RAY_ADDRESS": ray_address}
+    try:
+        target = resolve(profiles.get(profile), address, dashboard_url, domain, gcs_address, environ)
+    except UsageError as exc:
+        assert_usage_error(exc)
+        return
+    assert 1 <= target.port <= 65535 and 1 <= target.gcs_port <= 65535
+    assert SECRET not in target.address + target.gcs_address + target.dashboard_url.replace(str(dashboard_url), "")
+
+
+CHECK_IDS = sorted(registry.checks())
+numbers = st.one_of(st.integers(), st.integers(-10**400, 10**400), st.floats(), st.sampled_from([0, 1, 60, 1e400, -1, 2**70, True]))
+id_lists = st.one_of(st.lists(st.sampled_from(CHECK_IDS + ["all", ""]), max_size=4).map(",".join),
+                     st.lists(st.one_of(st.sampled_from(CHECK_IDS), any_text, numbers), max_size=3))
+#: Any value a keyword may be handed from a notebook, a settings file or the command line.
+anything = st.one_of(st.none(), any_text, numbers, st.booleans())
+
+
+@pytest.fixture(scope="module")
+def scratch() -> Iterator[Path]:
+    """A folder for generated kubeconfig files (module-scoped: hypothesis runs many examples per test)."""
+    with tempfile.TemporaryDirectory(prefix="rpf-properties-") as folder:
+        yield Path(folder)
+
+
+@settings(FAST, max_examples=100)
+@given(address=st.one_of(addresses, numbers), profile=st.one_of(st.sampled_from(profiles.names()), anything),
+       only=st.one_of(anything, id_lists), skip=st.one_of(anything, id_lists), ignore=st.one_of(anything, id_lists),
+       timeout=anything, connect_timeout=anything, fib_size=anything, fib_tasks=anything,
+       namespace=st.one_of(names, anything), context=anything, kubeconfig=st.one_of(anything, st.just("<file>")),
+       scale_test=st.one_of(st.sampled_from([None, True, False, "up", "full", "off", "", "down"]), anything),
+       ray_address=st.one_of(st.none(), addresses), content=st.binary(max_size=64))
+def test_build_gives_a_config_or_a_one_line_usage_error(scratch: Path, address: Any, profile: Any, only: Any, skip: Any,
+                                                       ignore: Any, timeout: Any, connect_timeout: Any, fib_size: Any,
+                                                       fib_tasks: Any, namespace: Any, context: Any, kubeconfig: Any,
+                                                       scale_test: Any, ray_address: Optional[str], content: bytes) -> None:
+    if kubeconfig == "<file>":
+        kubeconfig = str(scratch / "config")
+        Path(kubeconfig).write_bytes(content)
+    environ = {} if ray_address is None else {"RAY_ADDRESS": ray_address}
+    try:
+        made = config.build(address, profile=profile, only=only, skip=skip, timeout=timeout, connect_timeout=connect_timeout,
+                            fib_size=fib_size, fib_tasks=fib_tasks, environ=environ, kubeconfig=kubeconfig, context=context,
+                            namespace=namespace, scale_test=scale_test, ignore=ignore)
+    except UsageError as exc:
+        assert_usage_error(exc)
+        return
+    assert math.isfinite(made.timeout_s) and made.timeout_s > 0
+    assert math.isfinite(made.connect_timeout_s) and made.connect_timeout_s > 0
+    assert 1 <= made.fib_size and 1 <= made.fib_tasks
+    assert set(made.only) <= set(CHECK_IDS) and set(made.skip) <= set(CHECK_IDS)
+
+
+_yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12),
+                          st.sampled_from(["https://127.0.0.1:1", "kuberay", "ctx", "abc", "bm90IGEgY2VydA==", "~/nothing"]))
+_kubeconfig_keys = st.sampled_from(["apiVersion", "kind", "clusters", "contexts", "users", "current-context", "preferences",
+                                    "name", "cluster", "context", "user", "server", "namespace", "token", "username",
+                                    "password", "insecure-skip-tls-verify", "certificate-authority-data"])
+_yaml_values = st.recursive(_yaml_scalars, lambda inner: st.lists(inner, max_size=3)
+                            | st.dictionaries(st.one_of(_kubeconfig_keys, st.text(max_size=6)), inner, max_size=5), max_leaves=20)
+
+
+def _kubeconfig_text(name: str, server: Any, namespace: Any, token: Any, current: Any) -> str:
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": current,
+                           "clusters": [{"name": name, "cluster": {"server": server}}],
+                           "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}],
+                           "users": [{"name": name, "user": {"token": token}}]})
+
+
+kubeconfig_texts = st.one_of(
+    st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+    st.text(max_size=200),
+    _yaml_values.map(yaml.safe_dump),
+    st.builds(_kubeconfig_text, st.sampled_from(["ctx", "", "a b"]), _yaml_scalars, _yaml_scalars, _yaml_scalars,
+              st.one_of(st.just("ctx"), _yaml_scalars)),
+)
+
+
+@settings(FAST, max_examples=100)
+@given(content=kubeconfig_texts, context=st.one_of(st.none(), st.just("ctx"), st.text(max_size=12)))
+def test_any_kubeconfig_gives_credentials_or_a_reason(scratch: Path, content: str, context: Optional[str]) -> None:
+    path = scratch / "kubeconfig"
+    path.write_text(content, encoding="utf-8", errors="surrogateescape")
+    try:
+        made = config.build("ray://head:10001", profile="auto", environ={}, kubeconfig=str(path), context=context)
+    except UsageError as exc:
+        assert_usage_error(exc)
+        return
+    try:
+        access = kube.connect(made.kubeconfig, made.kube_context, {}, (1.0, 1.0))
+    except KUBECONFIG_ERRORS as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    assert isinstance(access.source, str)
+
+
+# --- facts from servers we do not control ----------------------------------------------------------------------------
+
+def _names_read_by_checks() -> List[str]:
+    """The keys the check modules read (``x["key"]``, ``x.get("key")``) and the words they compare with."""
+    found = set()
+    for source in Path(checks.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and 0 < len(node.value) <= 30 \
+                    and " " not in node.value and "{" not in node.value:
+                found.add(node.value)
+    return sorted(found)
+
+
+WORDS = _names_read_by_checks()
+leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12), st.sampled_from(WORDS),
+                   st.sampled_from(["2.2.0", "2.1.0", "3.8.18", "3.8", "2022-10-05", "waiting:CrashLoopBackOff", "True", "False",
+                                    "Running", "Pending", "Failed", "ready", "head", ">=2", "1.2", "x.y", ""]),
+                   st.sampled_from([0, 1, 2, 3, 5, 60, 401, 403, 404, 6379, 8265, 10001, 0.5, -1]))
+#: JSON-like values whose dicts are keyed mostly by the names the checks read.
+json_values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), inner, max_size=6),
+                           max_leaves=25)
+
+_DROP = object()
+
+
+def _paths(value: Any, path: Tuple[Any, ...] = ()) -> List[Tuple[Any, ...]]:
+    """The key paths to every value inside ``value``."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    found: List[Tuple[Any, ...]] = []
+    for key, child in items:
+        found += [path + (key,), *_paths(child, path + (key,))]
+    return found
+
+
+def _holds(value: Any, key: Any) -> bool:
+    return isinstance(value, dict) and key in value or isinstance(value, list) and isinstance(key, int) and key < len(value)
+
+
+def _changed(seed: Any, changes: List[Tuple[Tuple[Any, ...], Any]]) -> Any:
+    """A copy of ``seed`` with the value at each path replaced (or removed, for ``_DROP``); a path that an earlier
+    change took away is left alone."""
+    value = copy.deepcopy(seed)
+    for path, replacement in changes:
+        parent = value
+        for key in path[:-1]:
+            parent = parent[key] if _holds(parent, key) else None
+        if isinstance(parent, dict) or _holds(parent, path[-1]):
+            if replacement is _DROP:
+                parent.pop(path[-1], None) if isinstance(parent, dict) else parent.pop(path[-1])
+            else:
+                parent[path[-1]] = replacement
+    return value
+
+
+def mutated(seed: Any) -> st.SearchStrategy[Any]:
+    """``seed`` with a few values here and there replaced by arbitrary JSON, or removed."""
+    change = st.tuples(st.sampled_from(_paths(seed)), st.one_of(json_values, st.just(_DROP)))
+    return st.lists(change, max_size=4).map(lambda changes: _changed(seed, changes))
+
+
+def _kube_seeds() -> Dict[str, Any]:
+    spec = testing_kuberay.ClusterSpec(pending_workers=1, crashing_workers=1)
+    pods = [testing_kuberay.head_pod(spec), testing_kuberay.worker_pod(spec, 0),
+            testing_kuberay.worker_pod(spec, 1, pending=True), testing_kuberay.worker_pod(spec, 2, crashing=True)]
+    kube_facts = {"source": "kubeconfig /home/me/.kube/config", "server": "https://10.0.0.1:6443", "namespace": "kuberay",
+                  "namespace_from": "the address", "cluster": "ray-cluster-kuberay", "cluster_from": "the address",
+                  "operator_namespace": "kuberay", "ray_api": {"served": ["v1", "v1alpha1"], "preferred": "v1"}}
+    kuberay_facts = {"namespace": "kuberay", "crds_installed": True, "cluster": "ray-cluster-kuberay",
+                     "raycluster": {"ok": True, "value": compact_raycluster(testing_kuberay.raycluster(spec))},
+                     "operator_pods": {"ok": True, "value": [compact_pod(testing_kuberay.operator_pod(spec))]},
+                     "service": {"ok": True, "value": compact_service(testing_kuberay.service(spec))},
+                     "pods": {"ok": True, "value": [compact_pod(p) for p in pods]}}
+    refused = {"ok": False, "error": {"status": 403, "verb": "list", "resource": "pods", "namespace": "kuberay",
+                                      "message": "pods is forbidden"}}
+    return {"kube": [kube_facts, dict(kube_facts, access_error=refused["error"]),
+                     dict(kube_facts, ray_api={"served": [], "discovery_error": refused["error"]}),
+                     {"broken": "kubeconfig x is not valid YAML", "kubeconfig": "x", "asked": True}],
+            "kuberay": [kuberay_facts, dict(kuberay_facts, raycluster=refused, pods=refused),
+                        dict(kuberay_facts, raycluster={"ok": False, "error": dict(refused["error"], status=404)})]}
+
+
+#: Facts shaped like each probe's output, healthy and not.
+SEEDS: Dict[str, List[Any]] = {
+    "endpoint": [{"host": "head", "port": 10001, "ok": True, "addresses": ["10.0.0.2"], "dns_ms": 1.0, "tcp_ms": 0.5},
+                 {"host": "head", "port": 10001, "ok": False, "error_kind": "refused", "error": "head:10001 refused"}],
+    "ray_client": [{"ok": True, "ping_ms": 2.5, "grpc_status": 0, "answer": {"ray_version": "2.2.0"}},
+                   {"ok": False, "error_kind": "silent", "error": "head:10001 sent no answer"}],
+    "client": [client_facts(), client_facts(ray=None),
+               client_facts(ray="2.1.0", protocol="2022-10-05", pydantic="2.5.0", numpy="1.24.0",
+                            requirements=[{"name": "grpcio", "specifier": ">=1.42", "installed": "1.40", "extra": "client"},
+                                          {"name": "protobuf", "specifier": "", "installed": None, "extra": ""}])],
+    "server": [server_facts(), server_facts(ray="2.60.0", python="3.11.7")],
+    "dashboard": [dashboard_facts(cluster_status({"smallgroup": 1, "head-group": 1}, pending={"smallgroup": 1},
+                                                 failed=[{"nodeType": "smallgroup"}])),
+                  dashboard_facts(cluster_status({"node_" + "ab" * 28: 1}, error="Traceback\nForbidden")),
+                  dashboard_facts(ok=False, error="behind a sign-in page", error_kind="sign-in", unreachable=False)],
+    "fibonacci_run": [{"ok": True, "stage": "done", "size": 10000, "tasks": 2, "init_s": 1.2, "local_s": 0.1, "remote_s": 0.3,
+                       "shutdown_s": 0.1, "nodes": ["n1"], "wall_s": 2.0, "mismatches": 0,
+                       "server_packages": {"cloudpickle": "2.2.0", "numpy": "1.23.5", "pandas": None, "pyarrow": "10.0"}},
+                      {"ok": False, "stage": "init", "error": "ConnectionError: x", "stderr_tail": "Traceback\nboom"},
+                      {"ok": False, "stage": "done", "mismatches": 1, "tasks": 2, "server_packages_error": "timed out"}],
+    "scale_run": [{"ok": True, "full": True, "stage": "done", "nodes_before": 1, "cpus_before": 2, "nodes_peak": 2, "up_s": 30.0,
+                   "ready_s": 31.0, "down_s": 70.0, "wall_s": 100.0},
+                  {"ok": False, "stage": "scale-up", "error": "no node joined within 240 s"}],
+    "proxy_route": [{"target": "head:10001", "grpcio": "1.51.3", "rules": "grpcio 1.46 to 1.54", "set": ["https_proxy", "no_proxy"],
+                     "empty": [], "unread": ["NO_PROXY"], "ray": {"version": "2.2.0", "sets_option": False, "override": False},
+                     "ray_turns_proxy_off": False, "variable": "https_proxy", "proxy": "proxy:3128", "credentials": False,
+                     "unusable": None, "exclusion_variable": "no_proxy", "excluded_by": None, "grpc_uses_proxy": True,
+                     "applies": True, "depends_on_grpcio": False, "unread_exclusion": "NO_PROXY",
+                     "connect": {"ok": False, "error_kind": "status", "error": "the proxy answered CONNECT head:10001 with HTTP 403",
+                                 "status": 403, "tcp_ms": 0.4}},
+                    {"target": "head:10001", "grpcio": "1.60.0", "rules": "grpcio 1.55 to 1.72", "set": [], "empty": [], "unread": [],
+                     "ray": {"version": "2.60.0", "sets_option": True, "override": False}, "ray_turns_proxy_off": True,
+                     "variable": None, "proxy": None, "grpc_uses_proxy": False, "applies": False, "depends_on_grpcio": False}],
+    **_kube_seeds(),
+}
+
+#: The built-in checks (plugins of other distributions are theirs to test).
+CHECKS = {c.id: c for c in registry.checks().values() if c.origin == "built-in"}
+#: Real run settings: each profile, a head named by IP, by a short name and by its KubeRay service.
+CONFIGS = [config.build(address, profile=name, environ={}, fib_tasks=2)
+           for name in profiles.names()
+           for address in ("ray://head:10001", "ray://ray-cluster-kuberay-head-svc.kuberay:10001", "ray://[::1]:10001")]
+
+
+def fact_values(name: str) -> st.SearchStrategy[Any]:
+    """Anything a probe (or a server behind it) could hand a check as the fact ``name``."""
+    seeds = SEEDS.get(name, [])
+    return st.one_of(st.none(), st.builds(Missing, st.text(max_size=20)), json_values, *(mutated(s) for s in seeds))
+
+
+def given_fact(name: str, run: config.RunConfig) -> Any:
+    """The facts every run provides without a probe."""
+    return {"config": run, "profile": run.profile, "target": run.target, "ctx": Context(run, time.monotonic() + 60)}[name]
+
+
+def assert_outcome(outcome: Any) -> None:
+    assert isinstance(outcome, Outcome), f"returned {type(outcome).__name__}, not an Outcome"
+    assert isinstance(outcome.status, Status)
+    assert isinstance(outcome.summary, str) and outcome.summary.strip(), f"summary {outcome.summary!r}"
+    assert outcome.remedy is None or isinstance(outcome.remedy, str), f"remedy {outcome.remedy!r}"
+    assert isinstance(outcome.details, dict)
+
+
+def test_every_built_in_check_is_covered() -> None:
+    assert len(CHECKS) >= 14
+    unknown = {n for c in CHECKS.values() for n in c.needs + c.optional} - set(registry.GIVEN) - set(SEEDS)
+    assert not unknown, f"no seed facts for {unknown}: add some to SEEDS"
+
+
+def _arguments(check: registry.Check, run: config.RunConfig, draw: Any, absent: Optional[str] = None) -> Dict[str, Any]:
+    kwargs = {}
+    for name in check.needs + check.optional:
+        if name in registry.GIVEN:
+            kwargs[name] = given_fact(name, run)
+        elif name == absent:
+            kwargs[name] = draw(st.sampled_from([None, Missing("its probe did not answer")]), label=name)
+        else:
+            kwargs[name] = draw(fact_values(name), label=name)
+    return kwargs
+
+
+@pytest.mark.parametrize("check_id", sorted(CHECKS))
+@settings(FAST, max_examples=150)
+@given(data=st.data())
+def test_a_check_returns_an_outcome_whatever_its_facts(check_id: str, data: st.DataObject) -> None:
+    check = CHECKS[check_id]
+    run = data.draw(st.sampled_from(CONFIGS), label="config")
+    assert_outcome(check.func(**_arguments(check, run, data.draw)))
+
+
+def _main_fact(check: registry.Check) -> str:
+    """The fact a check is about: by convention, the first one it needs (a check that needs none, such as the
+    autoscaler's, judges whichever of its optional facts it gets: without any it must not pass, tested below)."""
+    return next(n for n in check.needs if n not in registry.GIVEN)
+
+
+@pytest.mark.parametrize("check_id", sorted(c.id for c in CHECKS.values() if set(c.needs) - set(registry.GIVEN)))
+@settings(FAST, max_examples=50)
+@given(data=st.data())
+def test_a_check_without_its_main_fact_never_passes(check_id: str, data: st.DataObject) -> None:
+    check = CHECKS[check_id]
+    run = data.draw(st.sampled_from(CONFIGS), label="config")
+    outcome = check.func(**_arguments(check, run, data.draw, absent=_main_fact(check)))
+    assert_outcome(outcome)
+    assert outcome.status is not Status.PASS, outcome.summary
+
+
+@pytest.mark.parametrize("absent", [None, Missing("its probe did not answer")], ids=["None", "Missing"])
+@pytest.mark.parametrize("check_id", sorted(CHECKS))
+def test_a_check_without_any_facts_never_passes(check_id: str, absent: Any) -> None:
+    check = CHECKS[check_id]
+    for run in CONFIGS:
+        kwargs = {n: given_fact(n, run) if n in registry.GIVEN else absent for n in check.needs + check.optional}
+        outcome = check.func(**kwargs)
+        assert_outcome(outcome)
+        assert outcome.status is not Status.PASS, f"{run.profile.name}: {outcome.summary}"
+
+
+def test_the_strategies_reach_the_checks_verdicts() -> None:
+    """The seeds alone give every status a check can reach on well-formed facts (or the properties test little)."""
+    seen = set()
+    for check in CHECKS.values():
+        for run in CONFIGS:
+            for name in check.needs:
+                for seed in SEEDS.get(name, []):
+                    kwargs = {n: given_fact(n, run) if n in registry.GIVEN else SEEDS[n][0] for n in check.needs}
+                    kwargs[name] = seed
+                    seen.add(check.func(**kwargs).status)
+    assert {Status.PASS, Status.WARN, Status.FAIL, Status.SKIP} <= seen
