@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import List
+from typing import Callable, List, Optional
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -29,21 +29,24 @@ def closed_port(host: str = "127.0.0.1") -> int:
     return closed_ports(1, host)[0]
 
 
-class SilentListener:
-    """A TCP listener that accepts every connection and never sends a byte (a thread accepts).
+class LoopbackServer:
+    """A TCP server on a free loopback port that hands every accepted connection to ``behaviour`` in a thread
+    of its own; with no behaviour, connections are kept open and never answered. Accepted connections stay
+    referenced (and open) until the server closes.
 
     Use as a context manager, or call ``start()`` and ``close()``.
     """
 
-    def __init__(self, host: str = "127.0.0.1"):
+    def __init__(self, behaviour: Optional[Callable[[socket.socket], None]] = None, host: str = "127.0.0.1"):
+        self.behaviour = behaviour
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, 0))
         self.sock.listen(128)
-        self.port = int(self.sock.getsockname()[1])
+        self.host, self.port = host, int(self.sock.getsockname()[1])
         self.accepted: List[socket.socket] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, name="silent-listener", daemon=True)
+        self._thread = threading.Thread(target=self._accept, name=type(self).__name__, daemon=True)
 
     def _accept(self) -> None:
         self.sock.settimeout(0.2)
@@ -54,9 +57,17 @@ class SilentListener:
                 continue
             except OSError:
                 return
-            self.accepted.append(conn)  # keep a reference: never read, never write, never close early
+            self.accepted.append(conn)
+            if self.behaviour is not None:
+                threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
-    def start(self) -> "SilentListener":
+    def _handle(self, conn: socket.socket) -> None:
+        try:
+            self.behaviour(conn)  # type: ignore[misc]
+        except OSError:
+            pass
+
+    def start(self) -> "LoopbackServer":
         self._thread.start()
         return self
 
@@ -70,8 +81,15 @@ class SilentListener:
             except OSError:
                 pass
 
-    def __enter__(self) -> "SilentListener":
+    def __enter__(self) -> "LoopbackServer":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SilentListener(LoopbackServer):
+    """A TCP listener that accepts every connection and never sends a byte."""
+
+    def __init__(self, host: str = "127.0.0.1"):
+        super().__init__(None, host)

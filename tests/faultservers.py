@@ -5,8 +5,9 @@ HTTP, serve a fixed HTTP answer)."""
 from __future__ import annotations
 
 import socket
-import threading
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Optional
+
+from preflight.testing import LoopbackServer
 
 Behaviour = Callable[[socket.socket], None]
 
@@ -46,51 +47,5 @@ def _drain(conn: socket.socket) -> None:
         pass
 
 
-class FaultServer:
-    """A TCP server on a free loopback port that hands every connection to ``behaviour`` in its own thread."""
-
-    def __init__(self, behaviour: Behaviour, host: str = "127.0.0.1"):
-        self.behaviour = behaviour
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
-        self.sock.listen(64)
-        self.host, self.port = host, int(self.sock.getsockname()[1])
-        self.connections: List[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.connections.append(conn)
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        try:
-            self.behaviour(conn)
-        except OSError:
-            pass
-
-    @property
-    def address(self) -> Tuple[str, int]:
-        return self.host, self.port
-
-    def __enter__(self) -> "FaultServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        for conn in self.connections + [self.sock]:
-            try:
-                conn.close()
-            except OSError:
-                pass
+#: A loopback server handing each connection to one of the behaviours above.
+FaultServer = LoopbackServer

@@ -43,7 +43,7 @@ from preflight import config
 from preflight.model import Status
 from preflight.runner import run
 from preflight.target import resolve
-from preflight.testing import SilentListener, closed_port
+from preflight.testing import LoopbackServer, SilentListener, closed_port
 
 #: Every variable that could change the route of a test's connection.
 _ROUTING = {"grpc_proxy", "https_proxy", "http_proxy", "all_proxy", "no_proxy", "no_grpc_proxy", RAY_SWITCH.lower()}
@@ -76,33 +76,14 @@ def in_process(port: int, environ: Dict[str, str], connect_timeout: float = 3.0)
     return report["proxy"], report.facts["proxy_route"]
 
 
-class ConnectProxy:
+class ConnectProxy(LoopbackServer):
     """A real, tiny HTTP CONNECT proxy on loopback: it answers ``status`` to CONNECT and, on 200, relays bytes
     both ways between the client and the host:port it asked for. It records each request's head."""
 
     def __init__(self, status: int = 200):
+        super().__init__(self._serve)
         self.status = status
         self.requests: List[str] = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = int(self.sock.getsockname()[1])
-        self._stop = threading.Event()
-        self._open: List[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, name="connect-proxy", daemon=True)
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self._open.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(5)
@@ -127,7 +108,7 @@ class ConnectProxy:
         except OSError:
             conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\n\r\n")
             return
-        self._open.append(upstream)
+        self.accepted.append(upstream)  # closed with the proxy
         conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         for src, dst in ((conn, upstream), (upstream, conn)):
             threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
@@ -146,19 +127,6 @@ class ConnectProxy:
         for s in (src, dst):
             try:
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def __enter__(self) -> "ConnectProxy":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        for s in self._open + [self.sock]:
-            try:
-                s.close()
             except OSError:
                 pass
 
