@@ -171,6 +171,9 @@ def parse_dashboard_url(text: str) -> str:
         raise UsageError(f"dashboard URL {_shown(original)}: expected http:// or https://")
     if not parts.hostname:
         raise UsageError(f"dashboard URL {_shown(original)} has no host name")
+    if "@" in parts.netloc:  # the tool would not send them, and every report would repeat them
+        raise UsageError(f"dashboard URL {_shown(original)}: leave the credentials (user:password@) out; "
+                         "the dashboard's API is read without them")
     _check_host(parts.hostname, "dashboard URL", original)
     if port == 0:
         raise UsageError(f"dashboard URL {_shown(original)}: port 0 is not usable")

@@ -89,6 +89,7 @@ USAGE = [
     ("fib-size-fraction", FAST + ["--fib-size", "1.5"], {}, "whole number"),
     ("fib-tasks-zero", FAST + ["--fib-tasks", "0"], {}, "between 1 and 1,024"),
     ("dashboard-ftp", FAST + ["--dashboard-url", "ftp://x"], {}, "dashboard"),
+    ("dashboard-credentials", FAST + ["--dashboard-url", "https://alice:planted-pw@dash.example.com/"], {}, "leave the credentials"),
     ("gcs-port", FAST + ["--gcs-address", "h:99999"], {}, "outside 1-65535"),
     ("domain-space", FAST + ["--domain", "bad domain"], {}, "not a valid host name"),
     ("namespace-bad", FAST + ["--namespace", "Bad_Name!"], {}, "not a Kubernetes namespace name"),
@@ -118,6 +119,7 @@ def test_unusable_input_exits_2_with_one_clear_line(args: List[str], env: Mappin
     assert len(lines) == 1 and lines[0].startswith("ray-preflight: error: "), lines
     assert words in lines[0], lines[0]
     assert len(lines[0]) < 400
+    assert b"planted-pw" not in proc.stderr
 
 
 def test_the_table_is_at_least_forty_cases() -> None:
