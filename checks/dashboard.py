@@ -11,6 +11,7 @@ from checks.reachability import require_head
 from preflight.model import Missing, Outcome, dig, failed, passed, reason_of, said, skipped, unreadable, warned
 from preflight.net import CERT_VERIFY_FAILED, HttpAnswer, NetError, TlsOptions, http_get
 from preflight.registry import check, probe
+from preflight.target import join_host_port
 
 _LOGIN = re.compile(rb"(?i)(sign[ -]?in|log[ -]?in|password|oauth|openid|saml|keycloak|<form)")
 _LOGIN_URL = re.compile(r"(?i)(login|signin|sign_in|oauth|openid|sso|auth|saml|dex|keycloak)")
@@ -51,12 +52,11 @@ def _get(url: str, timeout: float, tls: Optional[TlsOptions] = None) -> Dict[str
     try:
         answer = http_get(url, timeout, tls=tls)
     except NetError as exc:
-        if exc.kind not in ("tls", "garbage"):
-            return {"kind": exc.kind, "error": exc.message, "unreachable": True}
-        if exc.kind == "garbage":  # an answer, just not HTTP: something else listens on the dashboard's port
-            return {"kind": exc.kind, "error": exc.message, "unreachable": False}
-        # a TLS failure is an answer: something listens there and spoke (or refused to speak) TLS
-        return {"kind": exc.kind, "error": exc.message, "unreachable": False, "tls_error": exc.cause or exc.message}
+        # a TLS failure or bytes that are not HTTP are answers: something listens there
+        failure = {"kind": exc.kind, "error": exc.message, "unreachable": exc.kind not in ("tls", "garbage")}
+        if exc.kind == "tls":
+            failure["tls_error"] = exc.cause or exc.message
+        return failure
     result = classify(answer, url)
     result["status"] = answer.status
     result["ms"] = round(answer.elapsed_s * 1000, 1)
@@ -99,7 +99,7 @@ def dashboard_check(dashboard, target, ray_client=None, server=None) -> Outcome:
     if problem:
         return problem
     url = said(dashboard.get("url"), target.dashboard_url)
-    remedy_url = f"open {url} in a browser; if it is not the dashboard, pass --dashboard-url (or --domain)"
+    remedy_url = _open_in_browser(url)
     if not dashboard.get("ok"):
         head_down = isinstance(ray_client, Missing) or (isinstance(ray_client, dict) and not ray_client.get("ok"))
         same_host = urlsplit(target.dashboard_url).hostname == target.host
@@ -140,17 +140,20 @@ def dashboard_check(dashboard, target, ray_client=None, server=None) -> Outcome:
     return passed(answers, **details)
 
 
+def _open_in_browser(url: str) -> str:
+    return f"open {url} in a browser; if it is not the dashboard, pass --dashboard-url (or --domain)"
+
+
 def _host_port(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:  # not a URL
         return "<host>:443"
-    host = parts.hostname or "<host>"
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         port = 443
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return join_host_port(parts.hostname or "<host>", port)
 
 
 def _show_chain(url: str) -> str:
@@ -169,7 +172,7 @@ def tls_failure(dashboard: Dict[str, Any]) -> Outcome:
             return failed(f"{_host_port(url)} does not speak TLS ({cause})",
                           f"if the dashboard serves plain HTTP, pass --dashboard-url http://{_host_port(url)}/", **details)
         return failed(said(dashboard.get("error"), f"TLS with {url} failed: {cause}"),
-                      f"open {url} in a browser; if it is not the dashboard, pass --dashboard-url (or --domain)", **details)
+                      _open_in_browser(url), **details)
     if "mismatch" in cause:
         return failed(
             f"the dashboard's TLS certificate does not name the host in {url}: {cause}",

@@ -25,9 +25,7 @@ WATCHED = ("ray", "grpcio", "protobuf", "cloudpickle", "pydantic", "numpy", "pan
 def version_of(name: str) -> Optional[str]:
     try:
         return _metadata().version(name)
-    except _metadata().PackageNotFoundError:
-        return None
-    except Exception:  # noqa: BLE001 - a broken dist-info must not break the probe
+    except Exception:  # noqa: BLE001 - not installed, or a broken dist-info: neither may break the probe
         return None
 
 

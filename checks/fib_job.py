@@ -3,7 +3,8 @@
 It runs in a child (``checks.child_job.run_script`` calls ``main('{"address": ..., "size": 10000, "tasks": 2}')``)
 so that the Ray connection it opens always closes (the child exits) and a hang can be killed; the file is
 loaded under a module name no worker can import, so cloudpickle ships its functions by value (the cluster's
-workers do not have this tool installed). It must import nothing from this tool.
+workers do not have this tool installed). Its remote functions must use nothing from this tool; the driver
+side imports only ``checks.child_job.interrupt_after``.
 """
 
 from __future__ import annotations

@@ -70,6 +70,7 @@ from urllib.parse import unquote
 
 from packaging.version import InvalidVersion, Version
 
+from checks.environment import version_of
 from preflight.model import Outcome, as_dict, as_list, dig, failed, passed, unreadable, warned
 from preflight.net import NetError, connect
 from preflight.registry import check, probe
@@ -297,7 +298,7 @@ def grpc_route(environ: Mapping[str, str], host: str, rules: Rules) -> Route:
 def ray_switch(environ: Mapping[str, str]) -> Dict[str, Any]:
     """Whether the installed Ray turns gRPC's proxy support off for ``ray://``: ``sets_option`` is True when its
     Ray Client channel passes ``grpc.enable_http_proxy`` (Ray 2.9+), False when it does not, None when unknown."""
-    facts: Dict[str, Any] = {"version": _version_of("ray"), "sets_option": None}
+    facts: Dict[str, Any] = {"version": version_of("ray"), "sets_option": None}
     override = environ.get(RAY_SWITCH)
     facts["override"] = override is not None and override.lower() in ("1", "true")
     if facts["version"] is None:
@@ -313,15 +314,6 @@ def ray_switch(environ: Mapping[str, str]) -> Dict[str, Any]:
     if block is not None:
         facts["sets_option"] = "GLOBAL_GRPC_OPTIONS" in block.group(1) or "enable_http_proxy" in block.group(1)
     return facts
-
-
-def _version_of(name: str) -> Optional[str]:
-    try:
-        from importlib import metadata
-
-        return metadata.version(name)
-    except Exception:  # noqa: BLE001 - not installed, or a broken dist-info
-        return None
 
 
 def try_connect(proxy: ProxyUrl, host: str, port: int, timeout: float) -> Dict[str, Any]:
@@ -414,7 +406,7 @@ def proxy_route(config, target, ctx) -> Dict[str, Any]:  # type: ignore[no-untyp
     """Read the proxy variables as gRPC would for the Ray Client address; if a proxy applies, ask it for a tunnel."""
     environ: Mapping[str, str] = config.environ
     host, port = target.host, target.port
-    grpcio = _version_of("grpcio")
+    grpcio = version_of("grpcio")
     rules = rules_for(grpcio)
     candidates = [rules] if rules is not None else [r for _, r in RULE_SETS]
     routes = [grpc_route(environ, host, r) for r in candidates]

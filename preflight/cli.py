@@ -11,7 +11,7 @@ from typing import List, Optional
 
 from preflight import __version__
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "ray-preflight"
 
 
@@ -19,6 +19,11 @@ def _usage_error(message: str) -> int:
     line = " ".join(str(message).split())
     sys.stderr.write(f"{PROG}: error: {line}\n")
     return EXIT_USAGE
+
+
+def _interrupted() -> int:
+    sys.stderr.write(f"{PROG}: interrupted\n")
+    return EXIT_INTERRUPTED
 
 
 def _on_slow(name: str, elapsed: float) -> None:
@@ -122,8 +127,8 @@ def _invoke(argv: List[str]) -> int:
     app, state = build_app()
     command = typer.main.get_command(app)
     result = command.main(args=_flag_values(argv), prog_name=PROG, standalone_mode=False)
-    if result == 130:  # the CLI framework turns Ctrl-C into a return value of 130
-        sys.stderr.write(f"{PROG}: interrupted\n")
+    if result == EXIT_INTERRUPTED:  # the CLI framework turns Ctrl-C into a return value of 130
+        return _interrupted()
     if isinstance(result, int) and result != 0:
         return result
     return int(state["code"])
@@ -142,8 +147,7 @@ def run_cli(argv: List[str]) -> int:
     except UsageError as exc:
         return _usage_error(str(exc))
     except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted\n")
-        return 130
+        return _interrupted()
     except BrokenPipeError:
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - never a traceback; the details on request
@@ -151,13 +155,10 @@ def run_cli(argv: List[str]) -> int:
             return _usage_error(exc.format_message())  # type: ignore[attr-defined]
         name = type(exc).__name__
         if name == "Abort":
-            sys.stderr.write(f"{PROG}: interrupted\n")
-            return 130
+            return _interrupted()
         if name == "Exit":
             code = int(getattr(exc, "exit_code", 0) or 0)
-            if code == 130:  # the CLI framework turns Ctrl-C into Exit(130)
-                sys.stderr.write(f"{PROG}: interrupted\n")
-            return code
+            return _interrupted() if code == EXIT_INTERRUPTED else code  # the CLI framework's Ctrl-C: Exit(130)
         if os.environ.get("RAY_PREFLIGHT_DEBUG"):
             raise
         sys.stderr.write(f"{PROG}: internal error: {name}: {exc} (set RAY_PREFLIGHT_DEBUG=1 for the traceback)\n")

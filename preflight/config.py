@@ -182,30 +182,35 @@ def _namespace(value: Optional[str]) -> Optional[str]:
     return text
 
 
-def _kubeconfig(value: Optional[str]) -> Optional[str]:
-    path = _text(value, "--kubeconfig")
+def _file(value: Optional[str], flag: str) -> Optional[str]:
+    """The path given to ``flag``, once it names a file (not a folder)."""
+    path = _text(value, flag)
     if path is not None and not os.path.isfile(os.path.expanduser(path)):
         why = "a directory, not a file" if os.path.isdir(os.path.expanduser(path)) else "no such file"
-        raise UsageError(f"--kubeconfig {path[:200]}: {why}")
+        raise UsageError(f"{flag} {_path_shown(path)}: {why}")
     return path
+
+
+def _path_shown(path: str) -> str:
+    return path if len(path) <= 200 else path[:197] + "..."
+
+
+def _kubeconfig(value: Optional[str]) -> Optional[str]:
+    return _file(value, "--kubeconfig")
 
 
 def _ca_bundle(value: Optional[str]) -> Optional[str]:
     """The CA file as an absolute path, once it is known to hold PEM certificates OpenSSL can load."""
-    path = _text(value, "--ca-bundle")
+    path = _file(value, "--ca-bundle")
     if path is None:
         return None
-    shown = path if len(path) <= 200 else path[:197] + "..."
+    label = _path_shown(path)
     full = os.path.abspath(os.path.expanduser(path))
-    if not os.path.exists(full):
-        raise UsageError(f"--ca-bundle {shown}: no such file")
-    if os.path.isdir(full):
-        raise UsageError(f"--ca-bundle {shown}: a directory, not a file")
     try:
         with open(full, "rb"):
             pass
     except OSError as exc:
-        raise UsageError(f"--ca-bundle {shown}: cannot read it ({exc.strerror or exc})") from None
+        raise UsageError(f"--ca-bundle {label}: cannot read it ({exc.strerror or exc})") from None
     import ssl
 
     try:
@@ -213,5 +218,5 @@ def _ca_bundle(value: Optional[str]) -> Optional[str]:
     except (ssl.SSLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None)
         why = "no certificate in it" if reason == "NO_CERTIFICATE_OR_CRL_FOUND" or not reason else str(reason).lower().replace("_", " ")
-        raise UsageError(f"--ca-bundle {shown}: not a PEM certificate file ({why}; expected '-----BEGIN CERTIFICATE-----' blocks)") from None
+        raise UsageError(f"--ca-bundle {label}: not a PEM certificate file ({why}; expected '-----BEGIN CERTIFICATE-----' blocks)") from None
     return full
