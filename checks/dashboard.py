@@ -48,7 +48,7 @@ def classify(answer: HttpAnswer, what: str) -> Dict[str, Any]:
         return {"kind": "garbage", "error": f"{answer.url} answered HTTP {status} but not with JSON ({len(body)} bytes)"}
 
 
-def _get(url: str, timeout: float, tls: Optional[TlsOptions] = None) -> Dict[str, Any]:
+def read_api(url: str, timeout: float, tls: Optional[TlsOptions] = None) -> Dict[str, Any]:
     try:
         answer = http_get(url, timeout, tls=tls)
     except NetError as exc:
@@ -73,7 +73,7 @@ def dashboard(target, endpoint, ctx) -> Dict[str, Any]:  # type: ignore[no-untyp
     facts: Dict[str, Any] = {"url": base, "ok": False}
     if urlsplit(base).scheme == "https":
         facts["tls"] = {"verified": not tls.insecure, "ca_bundle": tls.ca_bundle}
-    version = _get(base + "api/version", ctx.timeout(), tls)
+    version = read_api(base + "api/version", ctx.timeout(), tls)
     if version["kind"] != "json":
         facts.update(error_kind=version["kind"], error=version["error"], unreachable=version.get("unreachable", False))
         if "tls_error" in version:
@@ -84,7 +84,7 @@ def dashboard(target, endpoint, ctx) -> Dict[str, Any]:  # type: ignore[no-untyp
         facts.update(error_kind="not-ray", error=f"{base}api/version answers JSON, but not the Ray dashboard's")
         return facts
     facts.update(ok=True, ray_version=body.get("ray_version"), ray_commit=body.get("ray_commit"), version_ms=version["ms"])
-    status = _get(base + "api/cluster_status", ctx.timeout(), tls)
+    status = read_api(base + "api/cluster_status", ctx.timeout(), tls)
     if status["kind"] == "json" and isinstance(status["json"], dict):
         facts["cluster_status"] = status["json"].get("data", status["json"])
     else:

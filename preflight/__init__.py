@@ -9,19 +9,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "check", "Report", "Result", "Status", "UsageError"]
+__all__ = ["__version__", "check", "report", "Report", "Result", "Status", "UsageError"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from preflight.api import check
+    from preflight.api import check, report
     from preflight.errors import UsageError
     from preflight.model import Report, Result, Status
 
 
 def __getattr__(name: str) -> Any:
-    if name == "check":
-        from preflight.api import check
+    if name in ("check", "report"):
+        from preflight import api
 
-        return check
+        return getattr(api, name)
     if name in ("Report", "Result", "Status"):
         from preflight import model
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Union
+from typing import Any, Iterable, Optional, Union
 
 from preflight.config import DEFAULT_FIB_SIZE
 from preflight.model import Report
@@ -56,8 +56,59 @@ def check(
     if address is not None or dashboard_url is not None or gcs_address is not None:
         raise config_module.UsageError("local=True starts its own head: leave address, dashboard_url and gcs_address out")
     config_module.build("ray://127.0.0.1:10001", **options)  # type: ignore[arg-type]  # validate before starting Ray
-    from preflight.local_head import LocalHead
+    from preflight.local_head import against_local_head
 
-    with LocalHead() as head:
-        options.update(dashboard_url=head.dashboard_url, gcs_address=head.gcs_address)
-        return run(config_module.build(head.address, **options))  # type: ignore[arg-type]
+    return against_local_head(options, lambda head, opts: run(config_module.build(head, **opts)))
+
+
+def report(
+    address: Optional[str] = None,
+    *,
+    output: Optional[str] = None,
+    redact: Ids = None,
+    local: bool = False,
+    **options: Any,
+) -> str:
+    """Write a support bundle (every check, the cluster's state, this machine's, secrets redacted) and return its path.
+
+    Takes ``check()``'s keywords (``profile``, ``dashboard_url``, ``kubeconfig``, ...), plus ``output`` (a file or a
+    folder; default: the working directory) and ``redact`` (regular expressions to redact as well). Unusable input
+    still gives a bundle that records it, then raises ``ValueError`` (``preflight.UsageError``) naming the bundle.
+    """
+    import inspect
+    import os
+    import sys
+
+    from preflight import bundle, settings
+    from preflight import config as config_module
+    from preflight.errors import UsageError
+    from preflight.runner import run
+
+    known = [n for n in inspect.signature(check).parameters if n not in ("address", "local")]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise TypeError(f"report() got unexpected keyword argument(s): {', '.join(unknown)}")
+    patterns = [redact] if isinstance(redact, str) else list(redact or [])
+    merged = settings.merge(dict({k: options.get(k, _DEFAULTS.get(k)) for k in known}, address=address))
+    address = merged.pop("address")
+    given = dict(options, output=output, redact=redact, local=local)
+    call = ", ".join([repr(address)] * (address is not None) + [f"{k}={v!r}" for k, v in given.items() if v not in (None, False)])
+    command_line = f"preflight.report({call}) in {sys.executable}"
+    write = lambda build: bundle.create(build, environ=os.environ, kubeconfig=merged.get("kubeconfig"),  # noqa: E731
+                                       command_line=command_line, output=output, redact=patterns, run=run)
+    if local:
+        if address is not None or options.get("dashboard_url") or options.get("gcs_address"):
+            raise UsageError("local=True starts its own head: leave address, dashboard_url and gcs_address out")
+        config_module.build("ray://127.0.0.1:10001", **merged)
+        from preflight.local_head import against_local_head
+
+        written = against_local_head(merged, lambda head, opts: write(lambda: config_module.build(head, **opts)))
+    else:
+        written = write(lambda: config_module.build(address, **merged))
+    if written.usage_error:
+        raise UsageError(f"{written.usage_error} (the bundle {written.path} records it)")
+    return written.path
+
+
+#: check()'s defaults, for the keywords report() passes through.
+_DEFAULTS = {"fib_size": DEFAULT_FIB_SIZE, "scale_test": False, "strict": False, "insecure": False}

@@ -84,20 +84,50 @@ def write_junit(report, path: str) -> None:  # type: ignore[no-untyped-def]
 
 def _run_local(options, output_format: str, verbose: bool, junit_xml: Optional[str] = None):  # type: ignore[no-untyped-def]
     from preflight import config as config_module
-    from preflight.local_head import HeadError, LocalHead
+    from preflight.local_head import against_local_head
 
-    head = LocalHead()
-    if output_format == "text":
-        sys.stderr.write(f"starting a throwaway Ray {head.ray_version} head on 127.0.0.1 …\n")
+    return against_local_head(
+        options, lambda address, opts: _run(config_module.build(address, **opts), output_format, verbose, junit_xml),
+        announce=_say if output_format == "text" else None)
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+def _report(options, local: bool, output: Optional[str], redact: List[str], argv: List[str]) -> None:  # type: ignore[no-untyped-def]
+    """``ray-preflight report``: write the support bundle and print where, how big, and the verdict."""
+    from preflight import bundle
+    from preflight import config as config_module
+    from preflight.errors import UsageError
+    from preflight.redaction import Redactor
+    from preflight.runner import run
+
+    options = dict(options)
+    address = options.pop("address")
+    command_line = bundle.command_line_of(argv)
+
+    def write(build):  # type: ignore[no-untyped-def]
+        return bundle.create(build, environ=os.environ, kubeconfig=options.get("kubeconfig"), command_line=command_line,
+                             output=output, redact=redact, run=lambda config: run(config, on_slow=_on_slow))
+
+    bundle.output_path(output, "0")  # refuse an unwritable --output or a bad --redact before the run
+    Redactor().add_patterns(redact)
+    _say("running every check, then reading the cluster's state …")
     try:
-        head.start()
-    except HeadError as exc:
-        raise config_module.UsageError(f"the local Ray head did not start: {str(exc).splitlines()[0]}") from None
-    try:
-        options = dict(options, dashboard_url=head.dashboard_url, gcs_address=head.gcs_address)
-        return _run(config_module.build(head.address, **options), output_format, verbose, junit_xml)
-    finally:
-        head.stop()
+        if local:
+            from preflight.local_head import against_local_head
+
+            config_module.build("ray://127.0.0.1:10001", **options)
+            written = against_local_head(options, lambda head, opts: write(lambda: config_module.build(head, **opts)))
+        else:
+            written = write(lambda: config_module.build(address, **options))
+    except bundle.BundleError as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        raise SystemExit(EXIT_FAILED) from None
+    print(written.describe())
+    if written.usage_error:
+        raise UsageError(f"{written.usage_error} (the bundle records it)")
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -124,7 +154,7 @@ def _invoke(argv: List[str]) -> int:
 
     from preflight.cli_app import build_app
 
-    app, state = build_app()
+    app, state = build_app(argv)
     command = typer.main.get_command(app)
     result = command.main(args=_flag_values(argv), prog_name=PROG, standalone_mode=False)
     if result == EXIT_INTERRUPTED:  # the CLI framework turns Ctrl-C into a return value of 130

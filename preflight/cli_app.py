@@ -1,17 +1,71 @@
 """The typer application behind ``ray-preflight`` (loaded only when a command runs)."""
 
+import inspect
 import json
-from typing import Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import typer
 
 from preflight import __version__
-from preflight.cli import EXIT_FAILED, EXIT_OK, PROG, _run, _run_local
+from preflight.cli import EXIT_FAILED, EXIT_OK, PROG, _report, _run, _run_local
 
 
-def build_app():  # type: ignore[no-untyped-def]
-    from preflight import config as config_module
+def _targeting() -> Dict[str, Tuple[Any, Any]]:
+    """The options that say what to check and how: the main command and ``report`` take the same ones."""
     from preflight.config import DEFAULT_FIB_SIZE, DEFAULT_TIMEOUT_S
+
+    return {
+        "address": (Optional[str], typer.Option(None, "--address", "-a", help="ray://host:port (else RAY_ADDRESS, else the profile's).")),
+        "profile": (Optional[str], typer.Option(None, "--profile", "-p", help="What the platform release expects (see `profiles`).")),
+        "dashboard_url": (Optional[str], typer.Option(None, "--dashboard-url", help="The dashboard URL (else the profile's, else head:8265).")),
+        "domain": (Optional[str], typer.Option(None, "--domain", help="Fills the profile's dashboard URL pattern.")),
+        "gcs_address": (Optional[str], typer.Option(None, "--gcs-address", help="host:port of the GCS (default: head host:6379).")),
+        "only": (Optional[str], typer.Option(None, "--only", help="Comma-separated check ids to run.")),
+        "skip": (Optional[str], typer.Option(None, "--skip", help="Comma-separated check ids to leave out.")),
+        "timeout": (Optional[str], typer.Option(None, "--timeout", help=f"Deadline for the whole run, in seconds (default "
+                                                f"{DEFAULT_TIMEOUT_S:g}; more with --scale-test).")),
+        "connect_timeout": (Optional[str], typer.Option(None, "--connect-timeout", help="Per network step, in seconds.")),
+        "fib_size": (str, typer.Option(str(DEFAULT_FIB_SIZE), "--fib-size", help="Fibonacci sequence size per task.")),
+        "fib_tasks": (Optional[str], typer.Option(None, "--fib-tasks", help="Fibonacci task count (default: os.cpu_count()).")),
+        "kubeconfig": (Optional[str], typer.Option(None, "--kubeconfig", help="Kubeconfig file (else in-cluster, KUBECONFIG, "
+                                                   "~/.kube/config).")),
+        "context": (Optional[str], typer.Option(None, "--context", help="Kubeconfig context (else the current one).")),
+        "namespace": (Optional[str], typer.Option(None, "--namespace", "-n", help="RayCluster namespace (else address, profile, "
+                                                  "context).")),
+        "scale_test": (Optional[str], typer.Option(None, "--scale-test", help="Prove autoscaling: add demand until a node joins, "
+                                                   "then release it (--scale-test=full: and wait for it to leave).")),
+        "ignore": (Optional[str], typer.Option(None, "--ignore", help="Check ids (or all) whose failures only warn.")),
+        "strict": (bool, typer.Option(False, "--strict", help="Warnings fail the run too.")),
+        "ca_bundle": (Optional[str], typer.Option(None, "--ca-bundle", metavar="FILE", help="Verify the dashboard's HTTPS "
+                                                  "certificate against this CA file (PEM).")),
+        "insecure": (bool, typer.Option(False, "--insecure", help="Do not verify the dashboard's HTTPS certificate (the check warns).")),
+        "local": (bool, typer.Option(False, "--local", help="Start a throwaway Ray head with the installed Ray and check it.")),
+    }
+
+
+def _with_options(options: Dict[str, Tuple[Any, Any]]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command function (``def f(ctx, **values)``) these options, as if each were written in its signature."""
+    def decorate(func: Callable[..., None]) -> Callable[..., None]:
+        fixed = [p for p in inspect.signature(func).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+                 for name, (annotation, option) in options.items()]
+        func.__signature__ = inspect.Signature(fixed + added)  # type: ignore[attr-defined]
+        func.__annotations__ = dict(func.__annotations__, **{name: annotation for name, (annotation, _) in options.items()})
+        return func
+
+    return decorate
+
+
+def _merged(values: Dict[str, Any]) -> Dict[str, Any]:
+    """The targeting values after the settings file and the environment (flags win)."""
+    from preflight import settings
+
+    keys = [k for k in _targeting() if k != "local"]
+    return settings.merge({k: values[k] for k in keys})
+
+
+def build_app(argv: Optional[List[str]] = None):  # type: ignore[no-untyped-def]
+    from preflight import config as config_module
     from preflight.errors import UsageError
 
     app = typer.Typer(
@@ -22,60 +76,46 @@ def build_app():  # type: ignore[no-untyped-def]
     state = {"code": EXIT_OK}
 
     @app.callback(invoke_without_command=True)
-    def run(
-        ctx: typer.Context,
-        address: Optional[str] = typer.Option(None, "--address", "-a", help="ray://host:port (else RAY_ADDRESS, else the profile's)."),
-        profile: Optional[str] = typer.Option(None, "--profile", "-p", help="What the platform release expects (see `profiles`)."),
-        dashboard_url: Optional[str] = typer.Option(None, "--dashboard-url", help="The dashboard URL (else the profile's, else head:8265)."),
-        domain: Optional[str] = typer.Option(None, "--domain", help="Fills the profile's dashboard URL pattern."),
-        gcs_address: Optional[str] = typer.Option(None, "--gcs-address", help="host:port of the GCS (default: head host:6379)."),
-        only: Optional[str] = typer.Option(None, "--only", help="Comma-separated check ids to run."),
-        skip: Optional[str] = typer.Option(None, "--skip", help="Comma-separated check ids to leave out."),
-        timeout: Optional[str] = typer.Option(None, "--timeout", help=f"Deadline for the whole run, in seconds (default {DEFAULT_TIMEOUT_S:g}; "
-                                              "more with --scale-test)."),
-        connect_timeout: Optional[str] = typer.Option(None, "--connect-timeout", help="Per network step, in seconds."),
-        fib_size: str = typer.Option(str(DEFAULT_FIB_SIZE), "--fib-size", help="Fibonacci sequence size per task."),
-        fib_tasks: Optional[str] = typer.Option(None, "--fib-tasks", help="Fibonacci task count (default: os.cpu_count())."),
-        kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", help="Kubeconfig file (else in-cluster, KUBECONFIG, ~/.kube/config)."),
-        kube_context: Optional[str] = typer.Option(None, "--context", help="Kubeconfig context (else the current one)."),
-        namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="RayCluster namespace (else address, profile, context)."),
-        scale_test: Optional[str] = typer.Option(None, "--scale-test", help="Prove autoscaling: add demand until a node "
-                                                 "joins, then release it (--scale-test=full: and wait for it to leave)."),
-        ignore: Optional[str] = typer.Option(None, "--ignore", help="Check ids (or all) whose failures only warn."),
-        strict: bool = typer.Option(False, "--strict", help="Warnings fail the run too."),
-        ca_bundle: Optional[str] = typer.Option(None, "--ca-bundle", metavar="FILE",
-                                                help="Verify the dashboard's HTTPS certificate against this CA file (PEM)."),
-        insecure: bool = typer.Option(False, "--insecure", help="Do not verify the dashboard's HTTPS certificate (the check warns)."),
-        output_format: str = typer.Option("text", "--format", "-f", help="text, json or junit."),
-        junit_xml: Optional[str] = typer.Option(None, "--junit-xml", help="Also write JUnit XML to this file."),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help="Show details and timings."),
-        local: bool = typer.Option(False, "--local", help="Start a throwaway Ray head with the installed Ray and check it."),
-        version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-    ) -> None:
-        if version:
+    @_with_options(dict(_targeting(), **{
+        "output_format": (str, typer.Option("text", "--format", "-f", help="text, json or junit.")),
+        "junit_xml": (Optional[str], typer.Option(None, "--junit-xml", help="Also write JUnit XML to this file.")),
+        "verbose": (bool, typer.Option(False, "--verbose", "-v", help="Show details and timings.")),
+        "version": (bool, typer.Option(False, "--version", help="Print the version and exit.")),
+    }))
+    def run(ctx: typer.Context, **values: Any) -> None:
+        if values["version"]:
             print(f"{PROG} {__version__}")
             return
         if ctx.invoked_subcommand is not None:
             return
+        output_format = values["output_format"]
         if output_format not in ("text", "json", "junit"):
             raise UsageError(f"--format must be text, json or junit, not {output_format!r}")
-        from preflight import settings
-
-        options = settings.merge(dict(
-            address=address, profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address,
-            only=only, skip=skip, timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size, fib_tasks=fib_tasks,
-            kubeconfig=kubeconfig, context=kube_context, namespace=namespace, scale_test=scale_test, ignore=ignore,
-            strict=strict, ca_bundle=ca_bundle, insecure=insecure))
+        options = _merged(values)
         address = options.pop("address")
-        if local:
-            if address or dashboard_url or gcs_address:
+        if values["local"]:
+            if address or values["dashboard_url"] or values["gcs_address"]:
                 raise UsageError("--local starts its own head: leave out --address, --dashboard-url and --gcs-address")
-            config_module.build("ray://127.0.0.1:10001", **options)  # type: ignore[arg-type]
-            report = _run_local(options, output_format, verbose, junit_xml)
+            config_module.build("ray://127.0.0.1:10001", **options)
+            report = _run_local(options, output_format, values["verbose"], values["junit_xml"])
         else:
-            config = config_module.build(address, **options)  # type: ignore[arg-type]
-            report = _run(config, output_format, verbose, junit_xml)
+            config = config_module.build(address, **options)
+            report = _run(config, output_format, values["verbose"], values["junit_xml"])
         state["code"] = EXIT_OK if report.ok else EXIT_FAILED
+
+    @app.command("report")
+    @_with_options(dict(_targeting(), **{
+        "output": (Optional[str], typer.Option(None, "--output", "-o", metavar="PATH", help="Where to write the bundle: a file, "
+                                               "or a folder for ray-preflight-report-<UTC>.tar.gz (default: here).")),
+        "redact": (List[str], typer.Option([], "--redact", metavar="PATTERN", help="Also redact what this regular expression "
+                                           "matches (repeatable).")),
+    }))
+    def report(**values: Any) -> None:
+        """Write a support bundle: every check, the cluster's state and this machine's, with secrets redacted."""
+        options = _merged(values)
+        if values["local"] and (options.get("address") or values["dashboard_url"] or values["gcs_address"]):
+            raise UsageError("--local starts its own head: leave out --address, --dashboard-url and --gcs-address")
+        _report(options, values["local"], values["output"], list(values["redact"] or []), list(argv or []))
 
     @app.command("list")
     def list_checks(output_format: str = typer.Option("text", "--format", "-f", help="text or json.")) -> None:
@@ -105,5 +145,3 @@ def build_app():  # type: ignore[no-untyped-def]
             print(f"{name}: {prof.description}" + (f"\n    {pins}" if pins else ""))
 
     return app, state
-
-

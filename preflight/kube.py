@@ -70,6 +70,18 @@ def _kubeconfig_paths(environ: Mapping[str, str]) -> List[str]:
     return [_expand(p, environ) for p in paths]
 
 
+def kubeconfig_files(kubeconfig: Optional[str], environ: Mapping[str, str]) -> List[str]:
+    """The kubeconfig files a run reads (``--kubeconfig``'s, else KUBECONFIG's, else ~/.kube/config) that exist."""
+    paths = [_expand(kubeconfig, environ)] if kubeconfig else _kubeconfig_paths(environ)
+    return [p for p in paths if os.path.isfile(p)]
+
+
+def service_account_token(environ: Mapping[str, str]) -> Optional[str]:
+    """The mounted service-account token when this runs in a pod (for redaction: it must never reach a report)."""
+    sa_dir = environ.get(SERVICE_ACCOUNT_ENV) or SERVICE_ACCOUNT_DIR
+    return _read(os.path.join(sa_dir, "token")) if environ.get("KUBERNETES_SERVICE_HOST") else None
+
+
 def _in_cluster(kubeconfig: Optional[str], context: Optional[str], environ: Mapping[str, str]) -> Optional[str]:
     """The service account folder when this runs in a pod and no kubeconfig was asked for."""
     sa_dir = environ.get(SERVICE_ACCOUNT_ENV) or SERVICE_ACCOUNT_DIR
@@ -85,8 +97,7 @@ def connect(kubeconfig: Optional[str], context: Optional[str], environ: Mapping[
     sa_dir = _in_cluster(kubeconfig, context, environ)
     existing: List[str] = []
     if sa_dir is None:
-        paths = [_expand(kubeconfig, environ)] if kubeconfig else _kubeconfig_paths(environ)
-        existing = [p for p in paths if os.path.isfile(p)]
+        existing = kubeconfig_files(kubeconfig, environ)
         if not existing:
             raise Unavailable(f"kubeconfig {kubeconfig} does not exist" if kubeconfig else NO_CREDENTIALS)
     from kubernetes import client as k8s
@@ -175,15 +186,7 @@ def call(access: KubeAccess, verb: str, resource: str, namespace: Optional[str],
     """One request through a generated API method, parsed as plain JSON (no model classes); ``KubeError`` when it fails."""
     import json
 
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        answer = func(*args, _request_timeout=access.timeout, _preload_content=False, **kwargs)
-        body = answer.data
-    except ApiException as exc:
-        raise KubeError(exc.status, verb, resource, namespace, _api_message(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - urllib3 raises many kinds; all mean "no usable answer"
-        raise KubeError(None, verb, resource, namespace, _transport_message(exc, access)) from None
+    body = call_raw(access, verb, resource, namespace, func, *args, **kwargs)
     try:
         parsed = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
     except (ValueError, UnicodeDecodeError, AttributeError, TypeError):
@@ -193,6 +196,21 @@ def call(access: KubeAccess, verb: str, resource: str, namespace: Optional[str],
         raise KubeError(200, verb, resource, namespace,
                         f"the answer from {access.server} was not Kubernetes JSON (it starts {start!r}); a proxy or login page?")
     return parsed
+
+
+def call_raw(access: KubeAccess, verb: str, resource: str, namespace: Optional[str], func: Callable[..., Any],
+             *args: Any, **kwargs: Any) -> bytes:
+    """One request, its body unparsed (a container log is text); ``KubeError`` when it fails."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        answer = func(*args, _request_timeout=access.timeout, _preload_content=False, **kwargs)
+        body = answer.data
+    except ApiException as exc:
+        raise KubeError(exc.status, verb, resource, namespace, _api_message(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - urllib3 raises many kinds; all mean "no usable answer"
+        raise KubeError(None, verb, resource, namespace, _transport_message(exc, access)) from None
+    return body if isinstance(body, bytes) else str(body or "").encode("utf-8", "replace")
 
 
 def _api_message(exc: Any) -> str:

@@ -16,13 +16,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
 from preflight.errors import UsageError
 from preflight.net import NetError, http_get
 from preflight.ray_rpc import ping
 from preflight.testing import free_port
 
+T = TypeVar("T")
 _RAY_MAIN = "from ray.scripts.scripts import main; main()"
 
 
@@ -252,3 +253,20 @@ def _at_least(version: Optional[str], wanted: tuple) -> bool:
     except ValueError:
         return True
     return parts >= wanted
+
+
+def against_local_head(options: Dict[str, Any], use: Callable[[str, Dict[str, Any]], T],
+                       announce: Optional[Callable[[str], None]] = None) -> T:
+    """``--local`` / ``local=True``: start a throwaway head, call ``use(address, options)`` with the head's dashboard
+    and GCS filled in, and stop the head whatever happens. A head that does not start is a ``UsageError``."""
+    head = LocalHead()
+    if announce is not None:
+        announce(f"starting a throwaway Ray {head.ray_version} head on 127.0.0.1 …")
+    try:
+        head.start()
+    except HeadError as exc:
+        raise UsageError(f"the local Ray head did not start: {str(exc).splitlines()[0]}") from None
+    try:
+        return use(head.address, dict(options, dashboard_url=head.dashboard_url, gcs_address=head.gcs_address))
+    finally:
+        head.stop()

@@ -148,7 +148,9 @@ def raycluster(spec: ClusterSpec) -> Dict[str, Any]:
                      "labels": {"app.kubernetes.io/instance": spec.name, "app.kubernetes.io/managed-by": "Helm"}},
         "spec": {"rayVersion": spec.ray_version, "enableInTreeAutoscaling": spec.autoscaling,
                  "headGroupSpec": {"serviceType": "ClusterIP", "rayStartParams": {"dashboard-host": "0.0.0.0", "block": "true"},
-                                   "template": {"spec": {"containers": [{"name": "ray-head", "image": spec.image}]}}},
+                                   "template": {"spec": {"containers": [{"name": "ray-head", "image": spec.image, "env": [
+                                       {"name": "RAY_CLUSTER_NAME", "value": spec.name},
+                                       {"name": "REDIS_PASSWORD", "value": spec.planted_secret}]}]}}},
                  "workerGroupSpecs": groups},
         "status": {"state": spec.state, "availableWorkerReplicas": spec.workers, "desiredWorkerReplicas": groups[0]["replicas"],
                    "minWorkerReplicas": spec.min_replicas, "maxWorkerReplicas": spec.max_replicas, "lastUpdateTime": STARTED,
@@ -199,6 +201,8 @@ def routes(spec: ClusterSpec, crds: bool = True) -> Dict[str, Tuple[int, Dict[st
         "/apis": (200, api_groups(served if crds else [])),
         f"/api/v1/namespaces/{ns}/pods": (200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods}),
         f"/api/v1/namespaces/{ns}/services/{spec.name}-head-svc": (200, service(spec)),
+        f"/api/v1/namespaces/{ns}/events": (200, {"kind": "EventList", "apiVersion": "v1", "metadata": {},
+                                                  "items": [event(spec, i) for i in range(3)]}),
     }
     if crds:
         for version in served:
@@ -207,6 +211,35 @@ def routes(spec: ClusterSpec, crds: bool = True) -> Dict[str, Tuple[int, Dict[st
             table[f"{base}/{spec.name}"] = (200, obj)
             table[base] = (200, {"kind": "RayClusterList", "apiVersion": f"ray.io/{version}", "metadata": {}, "items": [obj]})
     return table
+
+
+def event(spec: ClusterSpec, index: int, reason: str = "Created", message: str = "", kind: str = "Pod",
+          name: str = "", type_: str = "Normal") -> Dict[str, Any]:
+    obj = name or f"{spec.name}-head-x7k2p"
+    return {"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{obj}.{index:016x}", "namespace": spec.namespace},
+            "involvedObject": {"kind": kind, "name": obj, "namespace": spec.namespace},
+            "reason": reason, "message": message or f"{reason} {kind.lower()} {obj}", "type": type_, "count": 1,
+            "firstTimestamp": f"2026-11-25T08:{index // 60 % 60:02d}:{index % 60:02d}Z",
+            "lastTimestamp": f"2026-11-25T08:{index // 60 % 60:02d}:{index % 60:02d}Z",
+            "source": {"component": "kubelet"}}
+
+
+def pod_log(path: str, query: Dict[str, List[str]], logs: Dict[Tuple[str, str], str]) -> Optional[bytes]:
+    """``GET .../pods/<name>/log?container=&tailLines=&limitBytes=`` as the API server answers it, or None for no such
+    container's log."""
+    name = path.rsplit("/", 2)[-2]
+    container = query.get("container", [""])[0]
+    text = logs.get((name, container))
+    if text is None:
+        return None
+    lines = text.splitlines(True)
+    if query.get("tailLines"):
+        lines = lines[-int(query["tailLines"][0]):]
+    data = "".join(lines).encode()
+    if query.get("limitBytes"):
+        data = data[: int(query["limitBytes"][0])]
+    return data
 
 
 def forbidden(verb: str, resource: str, group: str, ns: str) -> Tuple[int, Dict[str, Any]]:
@@ -235,6 +268,8 @@ class FakeKubeAPI:
     #: Raw answers for a path: (status, content type, body bytes), e.g. an HTML login page.
     raw: Dict[str, Tuple[int, str, bytes]] = field(default_factory=dict)
     requests: List[str] = field(default_factory=list)
+    #: Container logs by (pod, container), served at .../pods/<pod>/log honouring tailLines and limitBytes.
+    logs: Dict[Tuple[str, str], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._release = threading.Event()
@@ -257,6 +292,10 @@ class FakeKubeAPI:
                 if path in api.raw:
                     code, ctype, data = api.raw[path]
                     return self._raw(code, ctype, data)
+                if path.endswith("/log") and path not in api.table:
+                    text = pod_log(path, parse_qs(parts.query), api.logs)
+                    if text is not None:
+                        return self._raw(200, "text/plain", text)
                 code, body = api.table.get(path, (404, status_body(
                     404, "NotFound", "the server could not find the requested resource")))
                 selector = parse_qs(parts.query).get("labelSelector", [""])[0]

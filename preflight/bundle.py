@@ -1,0 +1,239 @@
+"""The support bundle: ``ray-preflight report`` and ``preflight.report()``.
+
+One run of every check, then what the cluster tells (``preflight.cluster_snapshot``) and what this machine
+has (``preflight.host_snapshot``), all passed through one ``Redactor`` before anything is written, into
+``ray-preflight-report-<UTC>.tar.gz``::
+
+    ray-preflight-report-<UTC>/
+        index.html          the verdict, every check, the key facts, links to the rest (no network needed)
+        report.json         the full report: results, facts, timings, tool version, command line
+        environment.json    OS, Python, versions, every distribution, host facts, environment, proxies, Kubernetes access
+        cluster/...         dashboard, cluster status, nodes, jobs, RayCluster, pods, events, log tails
+        cluster/collected.json  every cluster piece, collected or not, and why not
+        redactions.json     what was redacted, where, by which rule (never the value)
+
+A target the tool cannot use (a malformed address, say) still gives a bundle that says so: support staff
+then see the input and the machine together.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from preflight import __version__
+from preflight.errors import UsageError
+from preflight.model import Report
+from preflight.redaction import Redactor
+
+PREFIX = "ray-preflight-report-"
+SUFFIX = ".tar.gz"
+
+
+@dataclass
+class Bundle:
+    """A written bundle: where, how big, what is in it, and the run behind it."""
+
+    path: str
+    size: int
+    files: Dict[str, int]
+    report: Optional[Report]
+    usage_error: Optional[str]
+    redacted: int
+    missing: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        if self.report is None:
+            return "NO-GO (unusable input)"
+        return "GO" if self.report.ok else "NO-GO"
+
+    def describe(self) -> str:
+        """The line the command prints."""
+        checks = f", {len(self.report.results)} checks" if self.report is not None else ""
+        missing = f"; {len(self.missing)} cluster pieces not collected (reasons inside)" if self.missing else ""
+        return (f"wrote {self.path} ({human_size(self.size)}): {self.verdict}{checks}; "
+                f"{self.redacted} values redacted{missing}")
+
+
+def human_size(size: int) -> str:
+    for unit in ("bytes", "kB", "MB"):
+        if size < 1000 or unit == "MB":
+            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000  # type: ignore[assignment]
+    return f"{size} bytes"
+
+
+def output_path(output: Optional[str], stamp: str) -> str:
+    """Where the bundle goes: ``output`` (a file, or a folder to put it in), else the working directory.
+    Refused before the run when it cannot be written."""
+    name = f"{PREFIX}{stamp}{SUFFIX}"
+    path = os.path.abspath(os.path.expanduser(output)) if output is not None else os.getcwd()
+    if os.path.isdir(path):
+        path = _unused(os.path.join(path, name))
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise UsageError(f"--output {output}: no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--output {output}: the folder is not writable")
+    return path
+
+
+def _unused(path: str) -> str:
+    """``path``, or ``…-2.tar.gz``, ``…-3.tar.gz`` when two bundles are made in the same second."""
+    stem, n = path[: -len(SUFFIX)], 2
+    while os.path.exists(path):
+        path, n = f"{stem}-{n}{SUFFIX}", n + 1
+    return path
+
+
+def redactor_for(environ: Mapping[str, str], kubeconfig: Optional[str], patterns: Sequence[str]) -> Redactor:
+    """Every secret known before the run: secret-looking variables, kubeconfig credentials, the service-account token,
+    and the user's patterns (a bad pattern is a usage error before anything runs)."""
+    from preflight.host_snapshot import read_kubeconfigs
+    from preflight.kube import kubeconfig_files, service_account_token
+
+    redactor = Redactor()
+    redactor.add_patterns(patterns)
+    redactor.add_environment(environ)
+    for entry in read_kubeconfigs(kubeconfig_files(kubeconfig, environ)):
+        redactor.add_kubeconfig(entry.get("content"), entry["path"])
+    redactor.add_known(service_account_token(environ), "in-cluster service-account token")
+    return redactor
+
+
+def create(
+    build: Callable[[], Any],
+    *,
+    environ: Mapping[str, str],
+    kubeconfig: Optional[str],
+    command_line: str,
+    output: Optional[str] = None,
+    redact: Sequence[str] = (),
+    run: Optional[Callable[[Any], Report]] = None,
+) -> Bundle:
+    """Build the run's config with ``build()`` (a ``UsageError`` from it is recorded, not raised), run every check,
+    collect the cluster's pieces, redact, and write the bundle. ``run`` defaults to the engine's runner."""
+    from preflight.runner import run as engine
+
+    now = datetime.now(timezone.utc)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    path = output_path(output, stamp)
+    redactor = redactor_for(environ, kubeconfig, redact)
+    timings: Dict[str, float] = {}
+    t0 = time.monotonic()
+    report: Optional[Report] = None
+    usage_error: Optional[str] = None
+    snapshot = None
+    config = None
+    try:
+        config = build()
+    except UsageError as exc:
+        usage_error = " ".join(str(exc).split())
+    if config is not None:
+        report = (run or engine)(config)
+        timings["checks_s"] = time.monotonic() - t0
+        from preflight.cluster_snapshot import collect
+        from preflight.net import TlsOptions
+
+        t1 = time.monotonic()
+        budget = max(2.0, min(2 * config.connect_timeout_s + 1, 30.0))
+        snapshot = collect(report, budget, TlsOptions(config.ca_bundle, config.insecure))
+        timings["cluster_s"] = time.monotonic() - t1
+    t2 = time.monotonic()
+    created = now.strftime("%Y-%m-%d %H:%M:%S UTC")
+    files = _files(report, snapshot, usage_error, environ, kubeconfig, command_line, created, timings)
+    written = _write(path, stamp, files, redactor)
+    timings["write_s"] = time.monotonic() - t2
+    return Bundle(path=path, size=os.path.getsize(path), files=written, report=report, usage_error=usage_error,
+                  redacted=redactor.summary()["count"], missing=dict(snapshot.missing) if snapshot else {})
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready plain values (objects with ``to_dict`` become dicts, anything else unknown its ``str``)."""
+    from preflight.render.text import _jsonable
+
+    return json.loads(json.dumps(value, default=_jsonable))
+
+
+def _files(report: Optional[Report], snapshot: Any, usage_error: Optional[str], environ: Mapping[str, str],
+           kubeconfig: Optional[str], command_line: str, created: str, timings: Dict[str, float]) -> Dict[str, Any]:
+    """Every file of the bundle before redaction (path → JSON-like value, or str for text)."""
+    from preflight.host_snapshot import read_kubeconfigs
+    from preflight.host_snapshot import snapshot as host
+    from preflight.kube import kubeconfig_files
+
+    kube_facts = report.facts.get("kube") if report is not None else None
+    summary: Dict[str, Any] = {
+        "tool": {"name": "ray-preflight", "version": __version__},
+        "created": created,
+        "command_line": command_line,
+        "verdict": "GO" if report is not None and report.ok else "NO-GO",
+        "usage_error": usage_error,
+        "bundle_timings": {k: round(v, 3) for k, v in timings.items()},
+        "report": report.to_dict() if report is not None else None,
+    }
+    files: Dict[str, Any] = {
+        "report.json": summary,
+        "environment.json": host(environ, kube_facts, read_kubeconfigs(kubeconfig_files(kubeconfig, environ))),
+    }
+    if snapshot is not None:
+        files.update(snapshot.files)
+        files["cluster/collected.json"] = snapshot.manifest()
+    else:
+        files["cluster/collected.json"] = [{"piece": "cluster/", "collected": False,
+                                            "reason": f"the input was unusable: {usage_error}"}]
+    return {name: (value if isinstance(value, str) else _plain(value)) for name, value in files.items()}
+
+
+def _write(path: str, stamp: str, files: Dict[str, Any], redactor: Redactor) -> Dict[str, int]:
+    """Redact every file, add index.html and redactions.json, and write the archive (atomically: a reader never
+    sees half a bundle)."""
+    from preflight.render.page import render_page
+
+    encoded: Dict[str, bytes] = {}
+    for name, value in files.items():
+        if isinstance(value, str):
+            encoded[name] = redactor.lines(value, name).encode("utf-8")
+        else:
+            encoded[name] = (json.dumps(redactor.value(value, name), indent=2) + "\n").encode("utf-8")
+    redactions = (json.dumps(redactor.summary(), indent=2) + "\n").encode("utf-8")
+    clean = {name: json.loads(data) for name, data in encoded.items() if name.endswith(".json")}
+    sizes = dict({n: len(d) for n, d in encoded.items()}, **{"redactions.json": len(redactions)})
+    encoded["index.html"] = render_page(clean, sizes, redactor.summary()).encode("utf-8")
+    encoded["redactions.json"] = redactions
+    order = ["index.html", "report.json", "environment.json", "redactions.json"]
+    names = order + sorted(n for n in encoded if n not in order)
+    root = f"{PREFIX}{stamp}"
+    partial = f"{path}.partial"
+    try:
+        with tarfile.open(partial, "w:gz") as archive:
+            for name in names:
+                info = tarfile.TarInfo(f"{root}/{name}")
+                info.size, info.mtime, info.mode = len(encoded[name]), int(time.time()), 0o600
+                archive.addfile(info, io.BytesIO(encoded[name]))
+        os.chmod(partial, 0o600)
+        os.replace(partial, path)
+    except OSError as exc:
+        try:
+            os.unlink(partial)
+        except OSError:
+            pass
+        raise BundleError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return {name: len(encoded[name]) for name in names}
+
+
+class BundleError(Exception):
+    """The bundle could not be written (disk full, folder gone)."""
+
+
+def command_line_of(argv: List[str]) -> str:
+    import shlex
+
+    return " ".join(["ray-preflight"] + [shlex.quote(a) for a in argv])

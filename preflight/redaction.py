@@ -1,0 +1,208 @@
+"""Redaction for support bundles: every string that goes into a bundle passes through a ``Redactor``.
+
+Three kinds of rules, applied in this order to each string:
+
+1. **Known values**: the values of secret-looking environment variables and the credentials of the
+   kubeconfigs in use are collected first, so they are caught wherever they appear (a log line, a
+   command line, an error message), whatever they look like.
+2. **Shapes**: bearer tokens, credentials in URLs, PEM keys and certificates, JWTs (Kubernetes
+   service-account tokens), AWS access keys, and ``password=...``-style assignments.
+3. **Names**: in JSON, a value under a secret-looking key (``{"REDIS_PASSWORD": ...}``) or in a
+   Kubernetes ``{"name": ..., "value": ...}`` pair with a secret-looking name.
+
+User patterns (``--redact PATTERN``, regular expressions) come on top. A redacted value becomes
+``***REDACTED***``; the Redactor records where and by which rule, never the value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Pattern, Tuple
+
+from preflight.errors import UsageError, shown
+
+MASK = "***REDACTED***"
+#: Parts of a name that mark its value as secret (environment variables, JSON keys, kubeconfig fields).
+SECRET_NAME_PARTS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "KEY", "CREDENTIAL", "AUTH", "PRIVATE",
+                     "COOKIE", "SESSION_ID", "SIGNATURE", "CERTIFICATE_DATA", "CERTIFICATE-DATA")
+#: Known values shorter than this are not swept for everywhere ("1" or "true" would blank half the bundle);
+#: they are still redacted where their name marks them.
+MIN_KNOWN_LENGTH = 6
+#: Kubeconfig fields that hold credentials (users[].user.*, and auth-provider/exec configs).
+KUBECONFIG_SECRET_FIELDS = ("token", "password", "client-key-data", "client-certificate-data", "id-token", "refresh-token",
+                            "access-token", "client-secret", "client-key", "client-certificate")
+
+_SHAPES: Tuple[Tuple[str, Pattern[str], int], ...] = (
+    # (rule, pattern, group to mask; 0 = the whole match)
+    ("pem-block", re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?(?:-----END \1-----|\Z)", re.S), 0),
+    ("bearer-token", re.compile(r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)"), 1),
+    ("basic-auth", re.compile(r"(?i)\bbasic\s+([A-Za-z0-9+/]{8,}=*)"), 1),
+    ("url-credentials", re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@\"']*:)([^\s\"'<>]*?)(@[^\s@\"'<>]*)"), 2),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), 0),
+    ("aws-access-key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), 0),
+    ("secret-assignment", re.compile(
+        r"(?i)\b([\w.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)"
+        r"[\"']?\s*[=:]\s*[\"']?)([^\s\"',;&}]{3,})"), 2),
+    ("secret-flag", re.compile(r"(?i)(?<![\w-])(--?[\w-]*(?:password|passwd|secret|token|api-?key)[\w-]*[=\s]+)([^\s\"']+)"), 2),
+)
+
+
+def secret_name(name: object) -> bool:
+    """True when a variable, key or field name marks its value as secret (``AWS_SECRET_ACCESS_KEY``, ``token``)."""
+    if not isinstance(name, str):
+        return False
+    upper = name.upper()
+    return any(part in upper for part in SECRET_NAME_PARTS)
+
+
+@dataclass
+class Redactor:
+    """Scrubs strings, JSON-like values and text; ``entries`` says what was redacted where (never the value)."""
+
+    known: Dict[str, str] = field(default_factory=dict)  # secret value → the rule that names where it came from
+    patterns: List[Tuple[str, Pattern[str]]] = field(default_factory=list)
+    entries: List[Dict[str, Any]] = field(default_factory=list)
+    #: At most this many entries are kept; the rest are counted.
+    max_entries: int = 2000
+    dropped: int = 0
+
+    # -- building ----------------------------------------------------------------------------------------------
+
+    def add_known(self, value: object, rule: str) -> None:
+        """A secret value to sweep for everywhere (ignored when too short to sweep for safely)."""
+        if isinstance(value, str) and len(value.strip()) >= MIN_KNOWN_LENGTH and value not in self.known:
+            self.known[value] = rule
+
+    def add_environment(self, environ: Mapping[str, str]) -> None:
+        for name, value in environ.items():
+            if secret_name(name):
+                self.add_known(value, f"secret environment variable {name}")
+            for rule, found in self._shape_matches(value):  # https_proxy=http://user:pass@..., a token in a variable
+                self.add_known(found, f"{rule} in environment variable {name}")
+
+    def add_kubeconfig(self, document: object, where: str) -> None:
+        """Every credential field of a parsed kubeconfig (users, auth providers, exec env) becomes a known value."""
+        for key, value in _walk_fields(document):
+            if isinstance(value, str) and (key in KUBECONFIG_SECRET_FIELDS or secret_name(key)):
+                self.add_known(value, f"kubeconfig credential {key} ({where})")
+
+    def add_patterns(self, patterns: Iterable[str]) -> None:
+        for text in patterns:
+            if not isinstance(text, str) or not text:
+                raise UsageError("--redact needs a non-empty regular expression")
+            try:
+                compiled = re.compile(text)
+            except re.error as exc:
+                raise UsageError(f"--redact {shown(text)}: not a regular expression ({exc})") from None
+            if compiled.search(""):
+                raise UsageError(f"--redact {shown(text)}: matches the empty string, which would redact nothing useful")
+            self.patterns.append((f"--redact pattern #{len(self.patterns) + 1}", compiled))
+
+    # -- scrubbing ---------------------------------------------------------------------------------------------
+
+    def text(self, value: str, file: str, where: str) -> str:
+        """``value`` with every secret in it masked; each masking is recorded against ``file`` and ``where``."""
+        if not value or MASK == value:
+            return value
+        for secret in sorted(self.known, key=len, reverse=True):
+            if secret in value:
+                value = value.replace(secret, MASK)
+                self._record(file, where, self.known[secret])
+        for rule, pattern, group in _SHAPES:
+            value = self._sub(pattern, group, value, rule, file, where)
+        for rule, pattern in self.patterns:
+            value = self._sub(pattern, 0, value, rule, file, where)
+        return value
+
+    def value(self, data: Any, file: str, where: str = "$") -> Any:
+        """A copy of JSON-like ``data`` with secrets masked: by the text rules in every string, and whole values under
+        secret-looking keys. Keys are kept (they are names, and the reader needs to see what was hidden)."""
+        if isinstance(data, dict):
+            out: Dict[str, Any] = {}
+            named = _env_pair(data)
+            for key, item in data.items():
+                path = f"{where}.{key}" if _plain(key) else f"{where}[{key!r}]"
+                if named is not None and key == "value" and isinstance(item, str) and item:
+                    out[key] = MASK
+                    self._record(file, path, f"secret name {named}")
+                elif secret_name(key) and isinstance(item, str) and item and item != MASK:
+                    out[key] = MASK
+                    self._record(file, path, f"secret name {key}")
+                else:
+                    out[key] = self.value(item, file, path)
+            return out
+        if isinstance(data, (list, tuple)):
+            return [self.value(item, file, f"{where}[{i}]") for i, item in enumerate(data)]
+        if isinstance(data, str):
+            return self.text(data, file, where)
+        return data
+
+    def lines(self, text: str, file: str) -> str:
+        """A log or other text, scrubbed line by line so each masking is recorded with its line number
+        (a PEM block spanning lines is masked as a whole first)."""
+        text = self._sub(_SHAPES[0][1], 0, text, _SHAPES[0][0], file, "a multi-line block")
+        return "".join(self.text(line, file, f"line {n}") for n, line in enumerate(text.splitlines(True), 1))
+
+    def summary(self) -> Dict[str, Any]:
+        """What ``redactions.json`` holds."""
+        by_rule: Dict[str, int] = {}
+        for entry in self.entries:
+            by_rule[entry["rule"]] = by_rule.get(entry["rule"], 0) + 1
+        return {"mask": MASK, "count": len(self.entries) + self.dropped, "by_rule": by_rule,
+                "not_listed": self.dropped, "user_patterns": len(self.patterns), "redactions": self.entries}
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+
+    def _sub(self, pattern: Pattern[str], group: int, value: str, rule: str, file: str, where: str) -> str:
+        def mask(match: "re.Match[str]") -> str:
+            if match.group(group) == MASK or not match.group(group):
+                return match.group(0)
+            self._record(file, where, rule)
+            if group == 0:
+                return MASK
+            start, end = match.start(group) - match.start(0), match.end(group) - match.start(0)
+            whole = match.group(0)
+            return whole[:start] + MASK + whole[end:]
+
+        return pattern.sub(mask, value)
+
+    def _shape_matches(self, value: str) -> List[Tuple[str, str]]:
+        found = []
+        for rule, pattern, group in _SHAPES:
+            for match in pattern.finditer(value or ""):
+                if match.group(group):
+                    found.append((rule, match.group(group)))
+        return found
+
+    def _record(self, file: str, where: str, rule: str) -> None:
+        if len(self.entries) >= self.max_entries:
+            self.dropped += 1
+            return
+        self.entries.append({"file": file, "where": where, "rule": rule})
+
+
+def _plain(key: object) -> bool:
+    return isinstance(key, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key) is not None
+
+
+def _env_pair(data: Dict[str, Any]) -> Optional[str]:
+    """The name of a Kubernetes-style ``{"name": "REDIS_PASSWORD", "value": ...}`` pair with a secret-looking name."""
+    name = data.get("name")
+    if "value" in data and isinstance(name, str) and secret_name(name):
+        return name
+    return None
+
+
+def _walk_fields(document: object) -> Iterable[Tuple[str, object]]:
+    """Every (field name, value) pair in a parsed document; a secret-named ``{"name", "value"}`` pair counts as one."""
+    if isinstance(document, dict):
+        for key, value in document.items():
+            yield str(key), value
+            yield from _walk_fields(value)
+        named = _env_pair(document)
+        if named is not None:
+            yield named, document.get("value")
+    elif isinstance(document, list):
+        for item in document:
+            yield from _walk_fields(item)
