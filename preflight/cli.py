@@ -119,7 +119,8 @@ def _report(options, local: bool, output: Optional[str], redact: List[str], argv
             from preflight.local_head import against_local_head
 
             config_module.build("ray://127.0.0.1:10001", **options)
-            written = against_local_head(options, lambda head, opts: write(lambda: config_module.build(head, **opts)))
+            written = against_local_head(options, lambda head, opts: write(lambda: config_module.build(head, **opts)),
+                                         announce=_say)
         else:
             written = write(lambda: config_module.build(address, **options))
     except bundle.BundleError as exc:
