@@ -74,6 +74,8 @@ def output_path(output: Optional[str], stamp: str) -> str:
     """Where the bundle goes: ``output`` (a file, or a folder to put it in), else the working directory.
     Refused before the run when it cannot be written."""
     name = f"{PREFIX}{stamp}{SUFFIX}"
+    if output is not None and not output.strip():
+        raise UsageError("--output is empty: give a file or a folder")
     path = os.path.abspath(os.path.expanduser(output)) if output is not None else os.getcwd()
     if os.path.isdir(path):
         path = _unused(os.path.join(path, name))

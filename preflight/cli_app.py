@@ -64,6 +64,26 @@ def _merged(values: Dict[str, Any]) -> Dict[str, Any]:
     return settings.merge({k: values[k] for k in keys})
 
 
+def _nothing_before(command: str, values: Dict[str, Any]) -> None:
+    """``ray-preflight --address X report`` would drop the address silently: options go after the command."""
+    from preflight.errors import UsageError
+
+    given = [option.param_decls[0] for name, (_, option) in _main_options().items() if values.get(name) != option.default]
+    if given:
+        raise UsageError(f"{', '.join(given)} before `{command}` would be ignored: options go after the command "
+                         f"(see {PROG} {command} --help)")
+
+
+def _main_options() -> Dict[str, Tuple[Any, Any]]:
+    """The main command's options: the targeting ones and how to show the result."""
+    return dict(_targeting(), **{
+        "output_format": (str, typer.Option("text", "--format", "-f", help="text, json or junit.")),
+        "junit_xml": (Optional[str], typer.Option(None, "--junit-xml", help="Also write JUnit XML to this file.")),
+        "verbose": (bool, typer.Option(False, "--verbose", "-v", help="Show details and timings.")),
+        "version": (bool, typer.Option(False, "--version", help="Print the version and exit.")),
+    })
+
+
 def build_app(argv: Optional[List[str]] = None):  # type: ignore[no-untyped-def]
     from preflight import config as config_module
     from preflight.errors import UsageError
@@ -76,17 +96,13 @@ def build_app(argv: Optional[List[str]] = None):  # type: ignore[no-untyped-def]
     state = {"code": EXIT_OK}
 
     @app.callback(invoke_without_command=True)
-    @_with_options(dict(_targeting(), **{
-        "output_format": (str, typer.Option("text", "--format", "-f", help="text, json or junit.")),
-        "junit_xml": (Optional[str], typer.Option(None, "--junit-xml", help="Also write JUnit XML to this file.")),
-        "verbose": (bool, typer.Option(False, "--verbose", "-v", help="Show details and timings.")),
-        "version": (bool, typer.Option(False, "--version", help="Print the version and exit.")),
-    }))
+    @_with_options(_main_options())
     def run(ctx: typer.Context, **values: Any) -> None:
         if values["version"]:
             print(f"{PROG} {__version__}")
             return
         if ctx.invoked_subcommand is not None:
+            _nothing_before(ctx.invoked_subcommand, values)
             return
         output_format = values["output_format"]
         if output_format not in ("text", "json", "junit"):

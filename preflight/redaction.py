@@ -204,5 +204,7 @@ def _walk_fields(document: object) -> Iterable[Tuple[str, object]]:
         if named is not None:
             yield named, document.get("value")
     elif isinstance(document, list):
-        for item in document:
+        for i, item in enumerate(document):
             yield from _walk_fields(item)
+            if isinstance(item, str) and item.startswith("-") and secret_name(item) and i + 1 < len(document):
+                yield item, document[i + 1]  # exec args: ["--client-secret", "<value>"]

@@ -15,9 +15,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -63,6 +64,17 @@ def head_args(ray_head: LocalHead) -> List[str]:
 def silent_listener() -> Iterator[SilentListener]:
     with SilentListener() as listener:
         yield listener
+
+
+@pytest.fixture(scope="module")
+def tls_pair() -> Iterator[Tuple[str, str]]:
+    """A self-signed certificate for 127.0.0.1 (openssl), as a service account's ca.crt would hold."""
+    with tempfile.TemporaryDirectory() as folder:
+        cert, key = os.path.join(folder, "tls.crt"), os.path.join(folder, "tls.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True, timeout=60)
+        yield cert, key
 
 
 def run_cli(args: List[str], env_extra: dict = None, timeout: float = 180) -> subprocess.CompletedProcess:  # type: ignore[assignment]

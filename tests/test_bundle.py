@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import secrets
-import subprocess
 import tempfile
 import time
 import urllib.request
@@ -219,16 +218,6 @@ def test_an_unreachable_cluster_gives_a_smaller_bundle_that_says_why(tmp_path: P
     assert all("not collected" in text and "refused" in text for p, text in page.pieces.items() if "dashboard" in p)
 
 
-@pytest.fixture(scope="module")
-def tls_pair() -> Iterator[Tuple[str, str]]:
-    with tempfile.TemporaryDirectory() as folder:
-        cert, key = os.path.join(folder, "tls.crt"), os.path.join(folder, "tls.key")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
-                       check=True, capture_output=True, timeout=60)
-        yield cert, key
-
-
 def test_a_forbidden_service_account_bundle_names_what_was_forbidden(
         head_args: List[str], tls_pair: Tuple[str, str], tmp_path: Path) -> None:
     """In a pod whose service account may discover APIs but read nothing in the namespace."""
@@ -282,15 +271,17 @@ def test_unusable_input_still_gives_a_bundle_without_the_credentials_typed(tmp_p
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--redact", "("], "--redact '(': not a regular expression"),
-    (["--redact", ""], "--redact needs a non-empty regular expression"),
-    (["--redact", "x*"], "matches the empty string"),
-    (["--output", "/nonexistent-folder/bundle.tar.gz"], "--output /nonexistent-folder/bundle.tar.gz: no folder"),
-    (["--address", "ray://127.0.0.1:1", "--local"], "--local starts its own head"),
+    (["report", "--redact", "("], "--redact '(': not a regular expression"),
+    (["report", "--redact", ""], "--redact needs a non-empty regular expression"),
+    (["report", "--redact", "x*"], "matches the empty string"),
+    (["report", "--output", "/nonexistent-folder/bundle.tar.gz"], "--output /nonexistent-folder/bundle.tar.gz: no folder"),
+    (["report", "--output", ""], "--output is empty"),
+    (["report", "--address", "ray://127.0.0.1:1", "--local"], "--local starts its own head"),
+    (["--address", "ray://127.0.0.1:1", "report"], "--address before `report` would be ignored: options go after the command"),
 ])
 def test_bad_report_options_are_one_line_usage_errors_before_any_run(args: List[str], words: str, tmp_path: Path) -> None:
     started = time.monotonic()
-    done = run_cli(["report", *args], env_extra={"HOME": str(tmp_path)})
+    done = run_cli(args, env_extra={"HOME": str(tmp_path)})
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and words in done.stderr, done.stderr
     assert time.monotonic() - started < 30

@@ -185,6 +185,29 @@ def test_the_recommended_fix_passes_every_check_and_runs_the_job(run_scenario) -
     assert "numpy" in parity["summary"]
 
 
+def test_the_support_bundle_from_the_recommended_client_reads_the_real_2_2_0_cluster(  # type: ignore[no-untyped-def]
+        run_scenario, fy23q2_head, tmp_path) -> None:
+    """``ray-preflight report`` on Python 3.8 with Ray 2.2.0 against the Ray 2.2.0 head: every piece Ray tells."""
+    import tarfile
+
+    env = run_scenario("py38-ray2.2.0").env
+    args = ["--address", fy23q2_head.address, "--dashboard-url", fy23q2_head.dashboard_url, "--gcs-address",
+            fy23q2_head.gcs_address, "--output", str(tmp_path)]
+    done = subprocess.run([env.bin("ray-preflight"), "report", *args], capture_output=True, text=True, timeout=300,
+                          env=child_env(), cwd=str(CACHE))
+    assert done.returncode == 0 and ": GO, " in done.stdout, done.stdout + done.stderr
+    (path,) = tmp_path.glob("ray-preflight-report-*.tar.gz")
+    with tarfile.open(path) as archive:
+        files = {m.name.split("/", 1)[1]: archive.extractfile(m).read() for m in archive.getmembers()}  # type: ignore[union-attr]
+    assert json.loads(files["cluster/dashboard.json"])["ray_version"] == "2.2.0"
+    assert json.loads(files["cluster/nodes.json"])["count"] == 1
+    assert json.loads(files["cluster/jobs.json"])["count"] >= 1
+    assert "clusterStatus" in json.loads(files["cluster/cluster_status.json"])
+    environment = json.loads(files["environment.json"])
+    assert environment["python"]["major_minor"] == "3.8" and environment["versions"]["ray"] == "2.2.0"
+    assert {"ray", "ray-preflight"} <= {d["name"].lower() for d in environment["distributions"]}
+
+
 def test_a_client_numpy_other_than_the_servers_is_a_parity_warning(run_scenario, fy23q2_head) -> None:  # type: ignore[no-untyped-def]
     """numpy 1.23 on the client, 1.24 on the server: GO (the job runs), with the pin to type. Then numpy goes back."""
     env = run_scenario("py38-ray2.2.0").env

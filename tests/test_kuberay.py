@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import pytest
 
@@ -202,17 +201,6 @@ def test_a_malformed_kubeconfig_in_the_environment_warns_in_one_line() -> None:
     result = report["kubernetes"]
     assert result.status is Status.WARN and "is not valid YAML at line 2" in result.summary
     assert "\n" not in result.summary and "Traceback" not in result.summary
-
-
-@pytest.fixture(scope="module")
-def tls_pair() -> Iterator[Tuple[str, str]]:
-    """A self-signed certificate for 127.0.0.1 (openssl), as a service account's ca.crt would hold."""
-    with tempfile.TemporaryDirectory() as folder:
-        cert, key = os.path.join(folder, "tls.crt"), os.path.join(folder, "tls.key")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
-                       check=True, capture_output=True, timeout=60)
-        yield cert, key
 
 
 def test_in_cluster_service_account_over_tls(tls_pair: Tuple[str, str]) -> None:

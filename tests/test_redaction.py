@@ -80,13 +80,14 @@ def test_known_values_are_caught_anywhere_and_short_ones_only_by_name() -> None:
     redactor = Redactor()
     redactor.add_environment({"SERVICE_TOKEN": "tok-7f3a9c2e", "FLAG_SECRET": "1", "https_proxy": "http://u:pr0xy-pw@p:3128"})
     redactor.add_kubeconfig({"users": [{"user": {"token": "kc-token-5d1e", "exec": {
+        "args": ["get-token", "--client-secret", "exec-arg-4e5f"],
         "env": [{"name": "VAULT_TOKEN", "value": "vault-9b8c7d"}]}}}]}, "kc")
-    log = "sent tok-7f3a9c2e to p; kc-token-5d1e; vault-9b8c7d; pr0xy-pw; 1 node\n"
+    log = "sent tok-7f3a9c2e to p; kc-token-5d1e; vault-9b8c7d; pr0xy-pw; exec-arg-4e5f; 1 node\n"
     out = redactor.lines(log, "x.log")
-    assert out == f"sent {MASK} to p; {MASK}; {MASK}; {MASK}; 1 node\n"
+    assert out == f"sent {MASK} to p; {MASK}; {MASK}; {MASK}; {MASK}; 1 node\n"
     assert {e["rule"] for e in redactor.entries} == {
         "secret environment variable SERVICE_TOKEN", "kubeconfig credential token (kc)", "kubeconfig credential VAULT_TOKEN (kc)",
-        "url-credentials in environment variable https_proxy"}
+        "url-credentials in environment variable https_proxy", "kubeconfig credential --client-secret (kc)"}
     assert all(e["where"] == "line 1" for e in redactor.entries)
 
 
