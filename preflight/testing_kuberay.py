@@ -268,6 +268,8 @@ class FakeKubeAPI:
     #: Raw answers for a path: (status, content type, body bytes), e.g. an HTML login page.
     raw: Dict[str, Tuple[int, str, bytes]] = field(default_factory=dict)
     requests: List[str] = field(default_factory=list)
+    #: Paths ending with one of these never get an answer (a log that hangs while the rest answers).
+    hang: Tuple[str, ...] = ()
     #: Container logs by (pod, container), served at .../pods/<pod>/log honouring tailLines and limitBytes.
     logs: Dict[Tuple[str, str], str] = field(default_factory=dict)
 
@@ -281,10 +283,10 @@ class FakeKubeAPI:
 
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 api.requests.append(self.path)
-                if api.silent:
+                parts = urlsplit(self.path)
+                if api.silent or parts.path.endswith(api.hang or ("\0",)):
                     api._release.wait(120)
                     return
-                parts = urlsplit(self.path)
                 scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
                 if scheme.lower() != "bearer" or token != api.token:  # the scheme is case-insensitive, as in kube-apiserver
                     return self._send(401, status_body(401, "Unauthorized", "Unauthorized"))

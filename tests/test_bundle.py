@@ -252,6 +252,24 @@ def test_a_forbidden_service_account_bundle_names_what_was_forbidden(
     _assert_page_shows_the_report(files)
 
 
+def test_a_log_that_never_answers_is_listed_as_such_and_the_bundle_comes_in_time(tmp_path: Path) -> None:
+    """Everything in Kubernetes answers but the container logs, which hang."""
+    with FakeKubeAPI(routes(SPEC), hang=("/log",), logs={(HEAD_POD, "autoscaler"): "x\n"}) as api:
+        config = tmp_path / "kubeconfig"
+        config.write_text(kubeconfig(api.url))
+        started = time.monotonic()
+        done = run_cli(["report", "--address", f"ray://127.0.0.1:{closed_port()}", "--kubeconfig", str(config),
+                        "--namespace", NS, "--connect-timeout", "1", "--output", str(tmp_path)])
+        took = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    files = open_bundle(_bundle(str(tmp_path), done.stdout))
+    missing = {p["piece"]: p.get("reason") for p in _json(files, "cluster/collected.json") if not p["collected"]}
+    assert {AUTOSCALER_LOG, OPERATOR_LOG} <= set(missing), missing
+    assert all("did not answer within" in missing[log] for log in (AUTOSCALER_LOG, OPERATOR_LOG)), missing
+    assert {"cluster/raycluster.json", "cluster/pods.json", "cluster/events.json"} <= set(files)
+    assert took < 30, took  # the run, then at most 2 x --connect-timeout + 1 s of collection, plus start-up
+
+
 def test_unusable_input_still_gives_a_bundle_without_the_credentials_typed(tmp_path: Path) -> None:
     password, dash_password = _secret("addr-"), _secret("dash-")
     done = run_cli(["report", "--address", f"ray://admin:{password}@127.0.0.1:1",

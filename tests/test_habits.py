@@ -131,8 +131,10 @@ def test_pytest_gate_stops_a_session_on_no_go(pytester: pytest.Pytester) -> None
 
 
 def test_pytest_gate_lets_a_go_session_run_and_hands_out_the_report(pytester: pytest.Pytester, ray_head: Any) -> None:
+    # timeout: a fresh 2.x head sometimes fails Ray's first client session ("Starting Ray client server failed")
+    # after ~46 s; fibonacci retries once, which the default 60 s deadline cannot always hold.
     pytester.makefile(".toml", **{"ray-preflight": f'dashboard-url = "{ray_head.dashboard_url}"\n'
-                                                   f'gcs-address = "{ray_head.gcs_address}"\n'})
+                                                   f'gcs-address = "{ray_head.gcs_address}"\ntimeout = 150\n'})
     pytester.makepyfile(test_work="def test_work(ray_preflight):\n    assert ray_preflight.ok\n"
                                   "    assert ray_preflight['fibonacci'].status.value == 'pass'\n")
     result = pytester.runpytest_subprocess(f"--ray-preflight={ray_head.address}", "-p", "no:cacheprovider")
