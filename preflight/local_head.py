@@ -94,7 +94,8 @@ class LocalHead:
             cmd.append(f"--runtime-env-agent-port={p['runtime_env']}")
         return cmd + self.extra_args
 
-    def start(self, timeout: float = 120.0) -> "LocalHead":
+    def start(self, timeout: float = 120.0, port_wait: float = 0.0) -> "LocalHead":
+        """Start the head; ``port_wait``: how long to wait for a fixed GCS port that is still taken."""
         if self.ray_version is None:
             raise UsageError(f'--local needs Ray in this Python ({self.python}): pip install "ray[default]"')
         names = ("gcs", "client", "dashboard", "agent_http", "agent_grpc", "node_manager", "object_manager",
@@ -106,8 +107,12 @@ class LocalHead:
                 ports.append(port)
         self.ports = dict(zip(names, ports))
         if self.gcs_port is not None:
+            waited = time.monotonic() + port_wait
+            while not _port_free(self.host, self.gcs_port) and time.monotonic() < waited:
+                time.sleep(1.0)  # a server that just closed leaves the port in TIME_WAIT for up to 60 s
             if not _port_free(self.host, self.gcs_port):
-                raise HeadError(f"port {self.gcs_port} is in use on {self.host}; this head needs it for its GCS")
+                raise HeadError(f"port {self.gcs_port} is in use on {self.host}{_holder(self.gcs_port)}; "
+                                "this head needs it for its GCS")
             self.ports["gcs"] = self.gcs_port
         # Ray appends ~62 characters for its sockets; AF_UNIX paths stop at 107 bytes.
         self.temp_dir = tempfile.mkdtemp(prefix="rpf-", dir="/tmp" if os.path.isdir("/tmp") else None)
@@ -245,6 +250,20 @@ def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)
         return probe.connect_ex((host, port)) != 0
+
+
+def _holder(port: int) -> str:
+    """Who holds ``port`` (" (held by pid 123: redis-server, LISTEN)"), as far as this user may see; "" when unknown."""
+    try:
+        import psutil
+
+        for conn in psutil.net_connections(kind="inet"):
+            if conn.laddr and conn.laddr.port == port:
+                name = psutil.Process(conn.pid).name() if conn.pid else "no process"
+                return f" (held by {'pid ' + str(conn.pid) + ': ' if conn.pid else ''}{name}, {conn.status})"
+    except Exception:  # noqa: BLE001 - a diagnostic only
+        return ""
+    return ""
 
 
 def _at_least(version: Optional[str], wanted: tuple) -> bool:

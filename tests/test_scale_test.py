@@ -50,7 +50,7 @@ def fake_cluster(worlds: Dict[str, Any]) -> Iterator[LocalHead]:
         head = LocalHead(python=server.python, num_cpus=1, gcs_port=6379, extra_args=[f"--autoscaling-config={config}"],
                          env={"RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"})
         try:
-            head.start()
+            head.start(port_wait=90)
         except HeadError as exc:
             if "in use" in str(exc):
                 unavailable(str(exc))
