@@ -56,10 +56,13 @@ class Bundle:
 
     def describe(self) -> str:
         """The line the command prints."""
-        checks = f", {len(self.report.results)} checks" if self.report is not None else ""
-        missing = f"; {len(self.missing)} cluster pieces not collected (reasons inside)" if self.missing else ""
-        return (f"wrote {self.path} ({human_size(self.size)}): {self.verdict}{checks}; "
-                f"{self.redacted} values redacted{missing}")
+        checks = f", {_count(len(self.report.results), 'check')}" if self.report is not None else ""
+        missing = f"; {_count(len(self.missing), 'cluster piece')} not collected (reasons inside)" if self.missing else ""
+        return f"wrote {self.path} ({human_size(self.size)}): {self.verdict}{checks}; {_count(self.redacted, 'value')} redacted{missing}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def human_size(size: int) -> str:
@@ -231,7 +234,7 @@ def _write(path: str, stamp: str, files: Dict[str, Any], redactor: Redactor) -> 
     return {name: len(encoded[name]) for name in names}
 
 
-class BundleError(Exception):
+class BundleError(OSError):
     """The bundle could not be written (disk full, folder gone)."""
 
 

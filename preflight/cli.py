@@ -95,8 +95,8 @@ def _say(line: str) -> None:
     sys.stderr.write(line + "\n")
 
 
-def _report(options, local: bool, output: Optional[str], redact: List[str], argv: List[str]) -> None:  # type: ignore[no-untyped-def]
-    """``ray-preflight report``: write the support bundle and print where, how big, and the verdict."""
+def _report(options, local: bool, output: Optional[str], redact: List[str], argv: List[str]) -> int:  # type: ignore[no-untyped-def]
+    """``ray-preflight report``: write the support bundle and print where, how big, and the verdict; the exit code."""
     from preflight import bundle
     from preflight import config as config_module
     from preflight.errors import UsageError
@@ -108,12 +108,12 @@ def _report(options, local: bool, output: Optional[str], redact: List[str], argv
     command_line = bundle.command_line_of(argv)
 
     def write(build):  # type: ignore[no-untyped-def]
+        _say("running every check, then reading the cluster's state …")
         return bundle.create(build, environ=os.environ, kubeconfig=options.get("kubeconfig"), command_line=command_line,
                              output=output, redact=redact, run=lambda config: run(config, on_slow=_on_slow))
 
     bundle.output_path(output, "0")  # refuse an unwritable --output or a bad --redact before the run
     Redactor().add_patterns(redact)
-    _say("running every check, then reading the cluster's state …")
     try:
         if local:
             from preflight.local_head import against_local_head
@@ -124,11 +124,12 @@ def _report(options, local: bool, output: Optional[str], redact: List[str], argv
         else:
             written = write(lambda: config_module.build(address, **options))
     except bundle.BundleError as exc:
-        sys.stderr.write(f"{PROG}: {exc}\n")
-        raise SystemExit(EXIT_FAILED) from None
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return EXIT_FAILED
     print(written.describe())
     if written.usage_error:
         raise UsageError(f"{written.usage_error} (the bundle records it)")
+    return EXIT_OK
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -131,7 +131,7 @@ def build_app(argv: Optional[List[str]] = None):  # type: ignore[no-untyped-def]
         options = _merged(values)
         if values["local"] and (options.get("address") or values["dashboard_url"] or values["gcs_address"]):
             raise UsageError("--local starts its own head: leave out --address, --dashboard-url and --gcs-address")
-        _report(options, values["local"], values["output"], list(values["redact"] or []), list(argv or []))
+        state["code"] = _report(options, values["local"], values["output"], list(values["redact"] or []), list(argv or []))
 
     @app.command("list")
     def list_checks(output_format: str = typer.Option("text", "--format", "-f", help="text or json.")) -> None:

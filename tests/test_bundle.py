@@ -306,6 +306,15 @@ def test_bad_report_options_are_one_line_usage_errors_before_any_run(args: List[
     assert not list(tmp_path.glob("ray-preflight-report-*")) and not list(Path.cwd().glob("ray-preflight-report-*"))
 
 
+def test_a_bundle_that_cannot_be_written_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    target = tmp_path / "bundle.tar.gz"
+    Path(f"{target}.partial").mkdir()  # where the archive is written before it is renamed
+    done = run_cli(["report", "--address", f"ray://127.0.0.1:{closed_port()}", "--only", "reachability", "--output", str(target)])
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines()[-1].startswith(f"ray-preflight: error: cannot write {target}: "), done.stderr
+    assert "Traceback" not in done.stderr and not target.exists()
+
+
 def test_the_notebook_api_writes_the_bundle_and_returns_its_path(tmp_path: Path) -> None:
     import preflight
 
