@@ -53,11 +53,9 @@ def check(
     address = options.pop("address")
     if not local:
         return run(config_module.build(address, **options))  # type: ignore[arg-type]
-    if address is not None or dashboard_url is not None or gcs_address is not None:
-        raise config_module.UsageError("local=True starts its own head: leave address, dashboard_url and gcs_address out")
-    config_module.build("ray://127.0.0.1:10001", **options)  # type: ignore[arg-type]  # validate before starting Ray
-    from preflight.local_head import against_local_head
+    from preflight.local_head import against_local_head, refuse_targets
 
+    refuse_targets(address is not None or dashboard_url is not None or gcs_address is not None, notebook=True)
     return against_local_head(options, lambda head, opts: run(config_module.build(head, **opts)))
 
 
@@ -93,15 +91,15 @@ def report(
     address = merged.pop("address")
     given = dict(options, output=output, redact=redact, local=local)
     call = ", ".join([repr(address)] * (address is not None) + [f"{k}={v!r}" for k, v in given.items() if v not in (None, False)])
-    command_line = f"preflight.report({call}) in {sys.executable}"
-    write = lambda build: bundle.create(build, environ=os.environ, kubeconfig=merged.get("kubeconfig"),  # noqa: E731
-                                       command_line=command_line, output=output, redact=patterns, run=run)
-    if local:
-        if address is not None or options.get("dashboard_url") or options.get("gcs_address"):
-            raise UsageError("local=True starts its own head: leave address, dashboard_url and gcs_address out")
-        config_module.build("ray://127.0.0.1:10001", **merged)
-        from preflight.local_head import against_local_head
+    plan = bundle.prepare(environ=os.environ, kubeconfig=merged.get("kubeconfig"), output=output, redact=patterns)
 
+    def write(build: Any) -> bundle.Bundle:
+        return bundle.create(plan, build, command_line=f"preflight.report({call}) in {sys.executable}", run=run)
+
+    if local:
+        from preflight.local_head import against_local_head, refuse_targets
+
+        refuse_targets(address is not None or bool(options.get("dashboard_url") or options.get("gcs_address")), notebook=True)
         written = against_local_head(merged, lambda head, opts: write(lambda: config_module.build(head, **opts)))
     else:
         written = write(lambda: config_module.build(address, **merged))

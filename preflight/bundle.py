@@ -98,39 +98,46 @@ def _unused(path: str) -> str:
     return path
 
 
-def redactor_for(environ: Mapping[str, str], kubeconfig: Optional[str], patterns: Sequence[str]) -> Redactor:
-    """Every secret known before the run: secret-looking variables, kubeconfig credentials, the service-account token,
-    and the user's patterns (a bad pattern is a usage error before anything runs)."""
+@dataclass
+class Plan:
+    """What is settled before the run: where the bundle goes, when it was asked for, the kubeconfigs as read, and a
+    Redactor that knows every secret known beforehand. Bad ``--output`` or ``--redact`` fail here, before any run."""
+
+    path: str
+    created: datetime
+    environ: Mapping[str, str]
+    kubeconfigs: List[Dict[str, Any]]
+    redactor: Redactor
+
+    @property
+    def stamp(self) -> str:
+        return self.created.strftime("%Y%m%dT%H%M%SZ")
+
+
+def prepare(*, environ: Mapping[str, str], kubeconfig: Optional[str], output: Optional[str] = None,
+            redact: Sequence[str] = ()) -> Plan:
+    """Check the output and the patterns, and collect every secret known before the run: secret-looking variables,
+    kubeconfig credentials, the service-account token."""
     from preflight.host_snapshot import read_kubeconfigs
     from preflight.kube import kubeconfig_files, service_account_token
 
+    created = datetime.now(timezone.utc)
+    path = output_path(output, created.strftime("%Y%m%dT%H%M%SZ"))
     redactor = Redactor()
-    redactor.add_patterns(patterns)
+    redactor.add_patterns(redact)
     redactor.add_environment(environ)
-    for entry in read_kubeconfigs(kubeconfig_files(kubeconfig, environ)):
+    kubeconfigs = read_kubeconfigs(kubeconfig_files(kubeconfig, environ))
+    for entry in kubeconfigs:
         redactor.add_kubeconfig(entry.get("content"), entry["path"])
     redactor.add_known(service_account_token(environ), "in-cluster service-account token")
-    return redactor
+    return Plan(path, created, environ, kubeconfigs, redactor)
 
 
-def create(
-    build: Callable[[], Any],
-    *,
-    environ: Mapping[str, str],
-    kubeconfig: Optional[str],
-    command_line: str,
-    output: Optional[str] = None,
-    redact: Sequence[str] = (),
-    run: Optional[Callable[[Any], Report]] = None,
-) -> Bundle:
+def create(plan: Plan, build: Callable[[], Any], *, command_line: str, run: Optional[Callable[[Any], Report]] = None) -> Bundle:
     """Build the run's config with ``build()`` (a ``UsageError`` from it is recorded, not raised), run every check,
     collect the cluster's pieces, redact, and write the bundle. ``run`` defaults to the engine's runner."""
     from preflight.runner import run as engine
 
-    now = datetime.now(timezone.utc)
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    path = output_path(output, stamp)
-    redactor = redactor_for(environ, kubeconfig, redact)
     timings: Dict[str, float] = {}
     t0 = time.monotonic()
     report: Optional[Report] = None
@@ -151,13 +158,10 @@ def create(
         budget = max(2.0, min(2 * config.connect_timeout_s + 1, 30.0))
         snapshot = collect(report, budget, TlsOptions(config.ca_bundle, config.insecure))
         timings["cluster_s"] = time.monotonic() - t1
-    t2 = time.monotonic()
-    created = now.strftime("%Y-%m-%d %H:%M:%S UTC")
-    files = _files(report, snapshot, usage_error, environ, kubeconfig, command_line, created, timings)
-    written = _write(path, stamp, files, redactor)
-    timings["write_s"] = time.monotonic() - t2
-    return Bundle(path=path, size=os.path.getsize(path), files=written, report=report, usage_error=usage_error,
-                  redacted=redactor.summary()["count"], missing=dict(snapshot.missing) if snapshot else {})
+    files = _files(plan, report, snapshot, usage_error, command_line, timings)
+    written = _write(plan.path, plan.stamp, files, plan.redactor)
+    return Bundle(path=plan.path, size=os.path.getsize(plan.path), files=written, report=report, usage_error=usage_error,
+                  redacted=plan.redactor.summary()["count"], missing=dict(snapshot.missing) if snapshot else {})
 
 
 def _plain(value: Any) -> Any:
@@ -167,17 +171,15 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=_jsonable))
 
 
-def _files(report: Optional[Report], snapshot: Any, usage_error: Optional[str], environ: Mapping[str, str],
-           kubeconfig: Optional[str], command_line: str, created: str, timings: Dict[str, float]) -> Dict[str, Any]:
+def _files(plan: Plan, report: Optional[Report], snapshot: Any, usage_error: Optional[str], command_line: str,
+           timings: Dict[str, float]) -> Dict[str, Any]:
     """Every file of the bundle before redaction (path → JSON-like value, or str for text)."""
-    from preflight.host_snapshot import read_kubeconfigs
     from preflight.host_snapshot import snapshot as host
-    from preflight.kube import kubeconfig_files
 
     kube_facts = report.facts.get("kube") if report is not None else None
     summary: Dict[str, Any] = {
         "tool": {"name": "ray-preflight", "version": __version__},
-        "created": created,
+        "created": plan.created.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "command_line": command_line,
         "verdict": "GO" if report is not None and report.ok else "NO-GO",
         "usage_error": usage_error,
@@ -186,7 +188,7 @@ def _files(report: Optional[Report], snapshot: Any, usage_error: Optional[str], 
     }
     files: Dict[str, Any] = {
         "report.json": summary,
-        "environment.json": host(environ, kube_facts, read_kubeconfigs(kubeconfig_files(kubeconfig, environ))),
+        "environment.json": host(plan.environ, kube_facts, plan.kubeconfigs),
     }
     if snapshot is not None:
         files.update(snapshot.files)

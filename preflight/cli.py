@@ -100,25 +100,21 @@ def _report(options, local: bool, output: Optional[str], redact: List[str], argv
     from preflight import bundle
     from preflight import config as config_module
     from preflight.errors import UsageError
-    from preflight.redaction import Redactor
     from preflight.runner import run
 
     options = dict(options)
     address = options.pop("address")
     command_line = bundle.command_line_of(argv)
+    plan = bundle.prepare(environ=os.environ, kubeconfig=options.get("kubeconfig"), output=output, redact=redact)
 
     def write(build):  # type: ignore[no-untyped-def]
         _say("running every check, then reading the cluster's state …")
-        return bundle.create(build, environ=os.environ, kubeconfig=options.get("kubeconfig"), command_line=command_line,
-                             output=output, redact=redact, run=lambda config: run(config, on_slow=_on_slow))
+        return bundle.create(plan, build, command_line=command_line, run=lambda config: run(config, on_slow=_on_slow))
 
-    bundle.output_path(output, "0")  # refuse an unwritable --output or a bad --redact before the run
-    Redactor().add_patterns(redact)
     try:
         if local:
             from preflight.local_head import against_local_head
 
-            config_module.build("ray://127.0.0.1:10001", **options)
             written = against_local_head(options, lambda head, opts: write(lambda: config_module.build(head, **opts)),
                                          announce=_say)
         else:

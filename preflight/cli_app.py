@@ -110,9 +110,9 @@ def build_app(argv: Optional[List[str]] = None):  # type: ignore[no-untyped-def]
         options = _merged(values)
         address = options.pop("address")
         if values["local"]:
-            if address or values["dashboard_url"] or values["gcs_address"]:
-                raise UsageError("--local starts its own head: leave out --address, --dashboard-url and --gcs-address")
-            config_module.build("ray://127.0.0.1:10001", **options)
+            from preflight.local_head import refuse_targets
+
+            refuse_targets(bool(address or values["dashboard_url"] or values["gcs_address"]))
             report = _run_local(options, output_format, values["verbose"], values["junit_xml"])
         else:
             config = config_module.build(address, **options)
@@ -129,8 +129,10 @@ def build_app(argv: Optional[List[str]] = None):  # type: ignore[no-untyped-def]
     def report(**values: Any) -> None:
         """Write a support bundle: every check, the cluster's state and this machine's, with secrets redacted."""
         options = _merged(values)
-        if values["local"] and (options.get("address") or values["dashboard_url"] or values["gcs_address"]):
-            raise UsageError("--local starts its own head: leave out --address, --dashboard-url and --gcs-address")
+        if values["local"]:
+            from preflight.local_head import refuse_targets
+
+            refuse_targets(bool(options.get("address") or values["dashboard_url"] or values["gcs_address"]))
         state["code"] = _report(options, values["local"], values["output"], list(values["redact"] or []), list(argv or []))
 
     @app.command("list")

@@ -225,12 +225,13 @@ def _log_sources(kuberay: Dict[str, Any], kube: Dict[str, Any]) -> List[Tuple[st
     return found
 
 
-def _call(verb: str, resource: str, ns: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def _call(access: Any, verb: str, resource: str, ns: str, func: Callable[..., Any], *args: Any, raw: bool = False,
+          **kwargs: Any) -> Any:
+    """One Kubernetes request (``kube.call``, or ``kube.call_raw`` for text); ``NotCollected`` with the reason."""
     from preflight.kube import KubeError, call, call_raw
 
-    raw = kwargs.pop("raw", False)
     try:
-        return (call_raw if raw else call)(kwargs.pop("access"), verb, resource, ns, func, *args, **kwargs)
+        return (call_raw if raw else call)(access, verb, resource, ns, func, *args, **kwargs)
     except KubeError as exc:
         raise NotCollected(_kube_error(exc)) from None
 
@@ -242,10 +243,11 @@ def _kube_error(exc: Any) -> str:
 def _raycluster(access: Any, ns: str, name: str, served: List[str]) -> Piece:
     from kubernetes import client as k8s
 
+    from checks.kube_facts import RAY_API_VERSIONS
+
     custom = k8s.CustomObjectsApi(access.api_client)
-    version = next((v for v in ("v1", "v1alpha1") if v in served), "v1")
-    obj = _call("get", "rayclusters.ray.io", ns, custom.get_namespaced_custom_object, "ray.io", version, ns, "rayclusters", name,
-                access=access)
+    version = next((v for v in RAY_API_VERSIONS if v in served), RAY_API_VERSIONS[0])
+    obj = _call(access, "get", "rayclusters.ray.io", ns, custom.get_namespaced_custom_object, "ray.io", version, ns, "rayclusters", name)
     metadata = as_dict(obj.get("metadata"))
     metadata.pop("managedFields", None)
     annotations = as_dict(metadata.get("annotations"))
@@ -260,8 +262,8 @@ def _pods(access: Any, ns: str, cluster: str) -> Piece:
 
     from checks.kube_facts import compact_pod
 
-    listed = _call("list", "pods", ns, k8s.CoreV1Api(access.api_client).list_namespaced_pod, ns,
-                   label_selector=f"ray.io/cluster={cluster}", access=access)
+    listed = _call(access, "list", "pods", ns, k8s.CoreV1Api(access.api_client).list_namespaced_pod, ns,
+                   label_selector=f"ray.io/cluster={cluster}")
     items = dicts(listed.get("items"))
     pods = []
     for pod in items[:MAX_PODS]:
@@ -275,8 +277,7 @@ def _events(access: Any, ns: str) -> Piece:
     """The namespace's newest ``MAX_EVENTS`` events, oldest first (as ``kubectl get events --sort-by``)."""
     from kubernetes import client as k8s
 
-    listed = _call("list", "events", ns, k8s.CoreV1Api(access.api_client).list_namespaced_event, ns, limit=5 * MAX_EVENTS,
-                   access=access)
+    listed = _call(access, "list", "events", ns, k8s.CoreV1Api(access.api_client).list_namespaced_event, ns, limit=5 * MAX_EVENTS)
     items = [_event(e) for e in dicts(listed.get("items"))]
     items.sort(key=lambda e: str(e.get("last") or e.get("first") or ""))
     return {"count": len(items), "shown": min(len(items), MAX_EVENTS), "events": items[-MAX_EVENTS:]}
@@ -294,6 +295,6 @@ def _event(event: Dict[str, Any]) -> Dict[str, Any]:
 def _log_tail(access: Any, ns: str, pod: str, container: str) -> Piece:
     from kubernetes import client as k8s
 
-    data = _call("get", "pods/log", ns, k8s.CoreV1Api(access.api_client).read_namespaced_pod_log, pod, ns, container=container,
-                 tail_lines=LOG_TAIL_LINES, limit_bytes=LOG_LIMIT_BYTES, access=access, raw=True)
+    data = _call(access, "get", "pods/log", ns, k8s.CoreV1Api(access.api_client).read_namespaced_pod_log, pod, ns, container=container,
+                 tail_lines=LOG_TAIL_LINES, limit_bytes=LOG_LIMIT_BYTES, raw=True)
     return bytes(data[:LOG_LIMIT_BYTES]).decode("utf-8", "replace")

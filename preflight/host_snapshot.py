@@ -64,8 +64,10 @@ def distributions() -> List[Dict[str, str]]:
 
 
 def host() -> Dict[str, Any]:
-    """CPUs, memory, disk, load and this process's limits (psutil where it is installed, else the standard library)."""
-    facts: Dict[str, Any] = {"cpus": os.cpu_count()}
+    """The client check's host facts (platform, CPUs, memory) plus disk, load and this process's limits."""
+    from checks.environment import host_facts
+
+    facts = host_facts()
     try:
         facts["load_average"] = [round(x, 2) for x in os.getloadavg()]
     except (OSError, AttributeError):
@@ -74,10 +76,7 @@ def host() -> Dict[str, Any]:
     try:
         import psutil
 
-        memory = psutil.virtual_memory()
-        facts.update(cpus_physical=psutil.cpu_count(logical=False), memory_total_gb=round(memory.total / 2**30, 2),
-                     memory_available_gb=round(memory.available / 2**30, 2), boot_time=psutil.boot_time())
-        facts["disk"] = {}
+        facts.update(cpus_physical=psutil.cpu_count(logical=False), boot_time=psutil.boot_time(), disk={})
         for label, path in (("working_directory", os.getcwd()), ("temp", tempfile.gettempdir())):
             usage = psutil.disk_usage(path)
             facts["disk"][label] = {"path": path, "total_gb": round(usage.total / 2**30, 2), "free_gb": round(usage.free / 2**30, 2)}

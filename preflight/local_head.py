@@ -276,8 +276,12 @@ def _at_least(version: Optional[str], wanted: tuple) -> bool:
 
 def against_local_head(options: Dict[str, Any], use: Callable[[str, Dict[str, Any]], T],
                        announce: Optional[Callable[[str], None]] = None) -> T:
-    """``--local`` / ``local=True``: start a throwaway head, call ``use(address, options)`` with the head's dashboard
-    and GCS filled in, and stop the head whatever happens. A head that does not start is a ``UsageError``."""
+    """``--local`` / ``local=True``: check ``options`` (a usage error before any head starts), start a throwaway head,
+    call ``use(address, options)`` with the head's dashboard and GCS filled in, and stop the head whatever happens.
+    A head that does not start is a ``UsageError``."""
+    from preflight import config
+
+    config.build("ray://127.0.0.1:10001", **options)
     head = LocalHead()
     if announce is not None:
         announce(f"starting a throwaway Ray {head.ray_version} head on 127.0.0.1 …")
@@ -289,3 +293,10 @@ def against_local_head(options: Dict[str, Any], use: Callable[[str, Dict[str, An
         return use(head.address, dict(options, dashboard_url=head.dashboard_url, gcs_address=head.gcs_address))
     finally:
         head.stop()
+
+
+def refuse_targets(given: bool, notebook: bool = False) -> None:
+    """A local head is its own target: an address, dashboard URL or GCS address given with it is a usage error."""
+    if given:
+        raise UsageError("local=True starts its own head: leave address, dashboard_url and gcs_address out" if notebook
+                         else "--local starts its own head: leave out --address, --dashboard-url and --gcs-address")

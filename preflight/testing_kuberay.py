@@ -284,7 +284,7 @@ class FakeKubeAPI:
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 api.requests.append(self.path)
                 parts = urlsplit(self.path)
-                if api.silent or parts.path.endswith(api.hang or ("\0",)):
+                if api.silent or (api.hang and parts.path.endswith(api.hang)):
                     api._release.wait(120)
                     return
                 scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")

@@ -8,6 +8,7 @@ resolving to nothing, so the page proves it needs no network.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -27,8 +28,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 def open_bundle(path: str) -> Dict[str, bytes]:
     """The bundle's files by their path inside its one top folder (which must be named like the archive)."""
     assert os.path.basename(path).startswith(PREFIX) and path.endswith(SUFFIX), path
-    root = os.path.basename(path)[: -len(SUFFIX)]
-    root = root.rsplit("-", 1)[0] if root.count("-") > 3 else root  # a same-second bundle gets "-2" in its file name only
+    root = re.sub(r"-\d+$", "", os.path.basename(path)[: -len(SUFFIX)])  # a same-second bundle's "-2" is in its file name only
     files: Dict[str, bytes] = {}
     with tarfile.open(path, "r:gz") as archive:
         for member in archive.getmembers():
