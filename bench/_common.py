@@ -49,8 +49,8 @@ def precompile() -> None:
     with PYTHONDONTWRITEBYTECODE set) would otherwise compile every module at every start."""
     import compileall
 
-    import checks
     import preflight
+    import preflight.checks as checks
 
     for package in (preflight, checks):
         compileall.compile_dir(os.path.dirname(package.__file__), quiet=1)

@@ -3,15 +3,15 @@ the imports below is the order in which the checks are shown.
 """
 
 # isort: off
-from checks import reachability  # noqa: F401
-from checks import proxy  # noqa: F401
-from checks import client  # noqa: F401
-from checks import client_packages  # noqa: F401
-from checks import server  # noqa: F401
-from checks import dashboard  # noqa: F401
-from checks import kuberay  # noqa: F401
-from checks import autoscaler  # noqa: F401
-from checks import e2e  # noqa: F401
-from checks import parity  # noqa: F401
-from checks import scale  # noqa: F401
+from preflight.checks import reachability  # noqa: F401
+from preflight.checks import proxy  # noqa: F401
+from preflight.checks import client  # noqa: F401
+from preflight.checks import client_packages  # noqa: F401
+from preflight.checks import server  # noqa: F401
+from preflight.checks import dashboard  # noqa: F401
+from preflight.checks import kuberay  # noqa: F401
+from preflight.checks import autoscaler  # noqa: F401
+from preflight.checks import e2e  # noqa: F401
+from preflight.checks import parity  # noqa: F401
+from preflight.checks import scale  # noqa: F401
 # isort: on

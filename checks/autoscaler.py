@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from checks.kuberay import restarting
+from preflight.checks.kuberay import restarting
 from preflight.model import Outcome, Status, as_dict, as_list, dicts, dig, failed, formatted, number, passed, reason_of, skipped, undecided, warned
 from preflight.registry import check
 

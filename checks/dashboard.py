@@ -7,7 +7,7 @@ import re
 from typing import Any, Dict, Optional
 from urllib.parse import urljoin, urlsplit
 
-from checks.reachability import require_head
+from preflight.checks.reachability import require_head
 from preflight.model import Missing, Outcome, dig, failed, passed, reason_of, said, skipped, unreadable, warned
 from preflight.net import CERT_VERIFY_FAILED, HttpAnswer, NetError, TlsOptions, http_get
 from preflight.registry import check, probe

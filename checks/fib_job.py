@@ -88,7 +88,7 @@ def main(spec: str) -> Dict[str, Any]:
     try:
         out["stage"] = "init"
         t0 = time.perf_counter()
-        from checks.child_job import interrupt_after
+        from preflight.checks.child_job import interrupt_after
 
         with interrupt_after():
             _init(ray, args["address"], out)

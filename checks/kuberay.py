@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional
 
-from checks import kube_facts  # noqa: F401 - registers the probes
+from preflight.checks import kube_facts  # noqa: F401 - registers the probes
 from preflight.model import Outcome, as_dict, as_list, dicts, dig, failed, number, passed, reason_of, said, skipped, undecided, unreadable, warned
 from preflight.registry import check
 

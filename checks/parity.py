@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-from checks.fib_job import PARITY
+from preflight.checks.fib_job import PARITY
 from preflight.model import Outcome, as_dict, passed, skipped, unreadable, warned
 from preflight.registry import check
 

@@ -42,7 +42,7 @@ def main(spec: str) -> Dict[str, Any]:
     group = None
     try:
         out["stage"] = "init"
-        from checks.child_job import interrupt_after
+        from preflight.checks.child_job import interrupt_after
 
         with interrupt_after():
             ray.init(args["address"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict
 
-from checks.reachability import require_head
+from preflight.checks.reachability import require_head
 from preflight.errors import Unavailable
 from preflight.net import NetError
 from preflight.ray_rpc import kv_get

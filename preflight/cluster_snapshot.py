@@ -119,7 +119,7 @@ def _from_facts(report: Report, snapshot: Snapshot) -> None:
 
 
 def _read_json(url: str, timeout: float, tls: Any) -> Any:
-    from checks.dashboard import read_api
+    from preflight.checks.dashboard import read_api
 
     answer = read_api(url, timeout, tls)
     if answer.get("kind") != "json":
@@ -243,7 +243,7 @@ def _kube_error(exc: Any) -> str:
 def _raycluster(access: Any, ns: str, name: str, served: List[str]) -> Piece:
     from kubernetes import client as k8s
 
-    from checks.kube_facts import RAY_API_VERSIONS
+    from preflight.checks.kube_facts import RAY_API_VERSIONS
 
     custom = k8s.CustomObjectsApi(access.api_client)
     version = next((v for v in RAY_API_VERSIONS if v in served), RAY_API_VERSIONS[0])
@@ -260,7 +260,7 @@ def _raycluster(access: Any, ns: str, name: str, served: List[str]) -> Piece:
 def _pods(access: Any, ns: str, cluster: str) -> Piece:
     from kubernetes import client as k8s
 
-    from checks.kube_facts import compact_pod
+    from preflight.checks.kube_facts import compact_pod
 
     listed = _call(access, "list", "pods", ns, k8s.CoreV1Api(access.api_client).list_namespaced_pod, ns,
                    label_selector=f"ray.io/cluster={cluster}")

@@ -105,7 +105,7 @@ def make_check(check_id: str, title: str, func: Callable[..., Any], origin: str 
 
 def load_builtin() -> None:
     """Import the built-in checks (they register themselves on import), then the plugins'."""
-    import checks  # noqa: F401
+    import preflight.checks  # noqa: F401
 
     load_plugins()
 

@@ -27,7 +27,7 @@ def test_the_head_killed_between_the_probes_and_the_fibonacci_job_fails_it_with_
         cfg = config.build(head.address, dashboard_url=head.dashboard_url, gcs_address=head.gcs_address,
                            only=["reachability", "ray-version", "python-version", "client-packages", "fibonacci"],
                            fib_size=1000, fib_tasks=1, timeout=90, environ={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
-        import checks.e2e as e2e
+        import preflight.checks.e2e as e2e
 
         real = e2e.run_script
 

@@ -37,9 +37,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import checks
-from checks.kube_facts import compact_pod, compact_raycluster, compact_service
+import preflight.checks as checks
 from preflight import config, kube, profiles, registry, testing_kuberay
+from preflight.checks.kube_facts import compact_pod, compact_raycluster, compact_service
 from preflight.errors import Unavailable, UsageError
 from preflight.kube import KubeconfigProblem
 from preflight.model import Missing, Outcome, Status

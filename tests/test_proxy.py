@@ -27,7 +27,8 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from checks.proxy import (
+from preflight import config
+from preflight.checks.proxy import (
     RAY_SWITCH,
     RULE_SETS,
     ProxyUrl,
@@ -39,7 +40,6 @@ from checks.proxy import (
     ray_switch,
     rules_for,
 )
-from preflight import config
 from preflight.model import Status
 from preflight.runner import run
 from preflight.target import resolve
