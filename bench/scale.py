@@ -23,9 +23,9 @@ from _common import ROOT, base_parser  # noqa: F401  (puts the repository on sys
 
 from preflight import profiles
 from preflight.checks.autoscaler import autoscaler
-from preflight.checks.dashboard import classify
-from preflight.checks.kube_facts import compact_pod, compact_raycluster
 from preflight.checks.kuberay import raycluster, worker_groups
+from preflight.dashboard_api import classify
+from preflight.kuberay_objects import compact_pod, compact_raycluster
 from preflight.model import Report, Result
 from preflight.net import HttpAnswer
 from preflight.render.text import render, render_json

@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional
 
 from packaging.version import InvalidVersion, Version
 
-from preflight.checks.environment import WATCHED, host_facts, python_facts, ray_client_protocol, ray_requirements, version_of
+from preflight.environment import WATCHED, host_facts, python_facts, ray_client_protocol, ray_requirements, version_of
 from preflight.model import Outcome, dig, failed, passed, reason_of, skipped, undecided, unreadable, warned
 from preflight.registry import check, probe
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from preflight.checks import fib_job
-from preflight.checks.child_job import job_budget, run_script
 from preflight.checks.fib_job import MARKER
+from preflight.child_job import job_budget, run_script
 from preflight.model import Outcome, as_list, failed, formatted, passed, said, unreadable
 from preflight.registry import check, probe
 

@@ -1,10 +1,10 @@
 """The platform's Fibonacci smoke test, run by the ``fibonacci`` check in a child process.
 
-It runs in a child (``checks.child_job.run_script`` calls ``main('{"address": ..., "size": 10000, "tasks": 2}')``)
+It runs in a child (``preflight.child_job.run_script`` calls ``main('{"address": ..., "size": 10000, "tasks": 2}')``)
 so that the Ray connection it opens always closes (the child exits) and a hang can be killed; the file is
 loaded under a module name no worker can import, so cloudpickle ships its functions by value (the cluster's
 workers do not have this tool installed). Its remote functions must use nothing from this tool; the driver
-side imports only ``checks.child_job.interrupt_after``.
+side imports only ``preflight.child_job.interrupt_after``.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def main(spec: str) -> Dict[str, Any]:
     try:
         out["stage"] = "init"
         t0 = time.perf_counter()
-        from preflight.checks.child_job import interrupt_after
+        from preflight.child_job import interrupt_after
 
         with interrupt_after():
             _init(ray, args["address"], out)

@@ -1,8 +1,8 @@
 """What Kubernetes says about the RayCluster behind the address: the probes ``kube`` (access and the
 ``ray.io`` API) and ``kuberay`` (operator pods, RayCluster, head service, the cluster's pods).
 
-Objects are reduced to the few fields the checks judge (no pod specs, so no environment variables
-or secrets end up in a report). Works with ``ray.io/v1`` and ``ray.io/v1alpha1``.
+Objects are reduced by ``preflight.kuberay_objects`` to the few fields the checks judge. The facts are plain
+data: the configured client itself travels in the run's ``Resources`` (``ctx.resources.kube_access``).
 """
 
 from __future__ import annotations
@@ -12,21 +12,16 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from preflight.errors import Unavailable
 from preflight.kube import KubeAccess, KubeconfigProblem, KubeError, call, connect
+from preflight.kuberay_objects import (
+    HEAD_SVC_SUFFIX,
+    OPERATOR_LABEL,
+    RAY_API_VERSIONS,
+    cluster_from_host,
+    compact_pod,
+    compact_raycluster,
+    compact_service,
+)
 from preflight.registry import probe
-
-HEAD_SVC_SUFFIX = "-head-svc"
-OPERATOR_LABEL = "app.kubernetes.io/name=kuberay-operator"
-#: Preferred first: KubeRay v1 serves ray.io/v1; v0.4 (the generation of Ray 2.2) serves only v1alpha1.
-RAY_API_VERSIONS = ("v1", "v1alpha1")
-
-
-def cluster_from_host(host: str) -> Tuple[Optional[str], Optional[str]]:
-    """``ray-cluster-kuberay-head-svc.kuberay[.svc...]`` → (``ray-cluster-kuberay``, ``kuberay``)."""
-    labels = host.lower().split(".")
-    if not labels[0].endswith(HEAD_SVC_SUFFIX) or labels[0] == HEAD_SVC_SUFFIX:
-        return None, None
-    namespace = labels[1] if len(labels) > 1 and labels[1] not in ("svc", "") else None
-    return labels[0][: -len(HEAD_SVC_SUFFIX)], namespace
 
 
 def _timeout(ctx: Any, config: Any) -> Tuple[float, float]:
@@ -59,6 +54,7 @@ def kube(config, target, profile, ctx) -> Dict[str, Any]:  # type: ignore[no-unt
     except KubeconfigProblem as exc:
         return {"broken": str(exc), "kubeconfig": config.kubeconfig or config.environ.get("KUBECONFIG") or "~/.kube/config",
                 "asked": bool(config.kubeconfig or config.kube_context)}
+    ctx.resources.kube_access = access
     cluster, host_namespace = cluster_from_host(target.host)
     candidates = ((config.namespace, "--namespace"), (host_namespace, "the address"), (profile.namespace, f"profile {profile.name}"),
                   (access.default_namespace, "the Kubernetes context"), ("default", "the default"))
@@ -66,7 +62,7 @@ def kube(config, target, profile, ctx) -> Dict[str, Any]:  # type: ignore[no-unt
     facts: Dict[str, Any] = {"source": access.source, "server": access.server, "namespace": namespace,
                              "namespace_from": source, "cluster": cluster,
                              "cluster_from": "the address" if cluster else None,
-                             "operator_namespace": profile.operator_namespace or namespace, "access": access}
+                             "operator_namespace": profile.operator_namespace or namespace}
     try:
         facts["ray_api"] = _versions(access)
     except KubeError as exc:
@@ -81,72 +77,8 @@ def _entry(read: Callable[[], Any]) -> Dict[str, Any]:
         return {"ok": False, "error": exc.to_dict()}
 
 
-def _conditions(obj: Dict[str, Any]) -> List[Dict[str, Any]]:
-    return [{k: c.get(k) for k in ("type", "status", "reason", "message")} for c in (obj.get("status") or {}).get("conditions") or []]
-
-
-def _container(status: Dict[str, Any]) -> Dict[str, Any]:
-    def describe(state: Optional[Dict[str, Any]]) -> Optional[str]:
-        for kind in ("waiting", "terminated", "running"):
-            if state and state.get(kind) is not None:
-                reason = (state.get(kind) or {}).get("reason")
-                return kind + (f":{reason}" if reason else "")
-        return None
-
-    return {"name": status.get("name"), "ready": bool(status.get("ready")), "restarts": int(status.get("restartCount") or 0),
-            "state": describe(status.get("state")), "last": describe(status.get("lastState"))}
-
-
-def compact_pod(pod: Dict[str, Any]) -> Dict[str, Any]:
-    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-    labels = meta.get("labels") or {}
-    conditions = {c.get("type"): c for c in status.get("conditions") or []}
-    scheduled = conditions.get("PodScheduled") or {}
-    return {
-        "name": meta.get("name"),
-        "node_type": labels.get("ray.io/node-type"),
-        "group": labels.get("ray.io/group"),
-        "phase": status.get("phase"),
-        "ready": (conditions.get("Ready") or {}).get("status") == "True",
-        "containers": [_container(c) for c in status.get("containerStatuses") or []],
-        "unschedulable": scheduled.get("message") if scheduled.get("status") == "False" else None,
-    }
-
-
-def _image_of(pod_spec: Dict[str, Any]) -> Optional[str]:
-    containers = pod_spec.get("containers") or []
-    head = next((c for c in containers if c.get("name") == "ray-head"), containers[0] if containers else {})
-    return head.get("image")
-
-
-def compact_raycluster(obj: Dict[str, Any]) -> Dict[str, Any]:
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    head_template = ((spec.get("headGroupSpec") or {}).get("template") or {}).get("spec") or {}
-    return {
-        "name": (obj.get("metadata") or {}).get("name"),
-        "api_version": obj.get("apiVersion"),
-        "ray_version": spec.get("rayVersion"),
-        "head_image": _image_of(head_template),
-        "autoscaling": spec.get("enableInTreeAutoscaling"),
-        "idle_timeout_s": (spec.get("autoscalerOptions") or {}).get("idleTimeoutSeconds"),
-        "worker_groups": [{"name": g.get("groupName"), "replicas": g.get("replicas"), "min": g.get("minReplicas"),
-                           "max": g.get("maxReplicas")} for g in spec.get("workerGroupSpecs") or []],
-        "state": status.get("state"),
-        "reason": status.get("reason"),
-        "conditions": _conditions(obj),
-        "status": {k: status.get(k) for k in ("availableWorkerReplicas", "readyWorkerReplicas", "desiredWorkerReplicas",
-                                              "minWorkerReplicas", "maxWorkerReplicas") if k in status},
-    }
-
-
-def compact_service(obj: Dict[str, Any]) -> Dict[str, Any]:
-    spec = obj.get("spec") or {}
-    return {"name": (obj.get("metadata") or {}).get("name"), "type": spec.get("type"),
-            "ports": [{"name": p.get("name"), "port": p.get("port"), "target_port": p.get("targetPort")} for p in spec.get("ports") or []]}
-
-
 @probe()
-def kuberay(kube) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
+def kuberay(kube, ctx) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """The operator's pods, the RayCluster, its head service and its pods, read concurrently."""
     from kubernetes import client as k8s
 
@@ -154,7 +86,9 @@ def kuberay(kube) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
         raise Unavailable("the Kubernetes credentials cannot be used (see kubernetes)")
     if kube.get("access_error"):
         raise Unavailable(f"the Kubernetes API is not usable: {kube['access_error']['message']}")
-    access: KubeAccess = kube["access"]
+    access: Optional[KubeAccess] = ctx.resources.kube_access
+    if access is None:
+        raise Unavailable("no Kubernetes client was configured (see kubernetes)")
     ns, served = kube["namespace"], kube["ray_api"]["served"]
     core, custom = k8s.CoreV1Api(access.api_client), k8s.CustomObjectsApi(access.api_client)
     facts: Dict[str, Any] = {"namespace": ns, "crds_installed": bool(served)}

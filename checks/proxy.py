@@ -70,7 +70,7 @@ from urllib.parse import unquote
 
 from packaging.version import InvalidVersion, Version
 
-from preflight.checks.environment import version_of
+from preflight.environment import version_of
 from preflight.model import Outcome, as_dict, as_list, dig, failed, passed, unreadable, warned
 from preflight.net import NetError, connect
 from preflight.registry import check, probe

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from preflight.checks import scale_job
-from preflight.checks.child_job import job_budget, run_script
+from preflight.child_job import job_budget, run_script
 from preflight.model import Outcome, as_dict, dig, failed, formatted, number, passed, unreadable
 from preflight.registry import check, probe
 

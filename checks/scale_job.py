@@ -3,7 +3,7 @@
 It connects with the client's Ray, asks for one CPU more than the cluster has now, as a placement
 group (a demand Ray removes with the job if this process dies), waits (bounded) for a new node to join,
 releases the demand, and with ``full`` waits (bounded) for the extra node to leave again.
-``checks.child_job.run_script`` calls ``main('{"address": ..., "full": false, "up_s": 240, "down_s": 180}')``.
+``preflight.child_job.run_script`` calls ``main('{"address": ..., "full": false, "up_s": 240, "down_s": 180}')``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main(spec: str) -> Dict[str, Any]:
     group = None
     try:
         out["stage"] = "init"
-        from preflight.checks.child_job import interrupt_after
+        from preflight.child_job import interrupt_after
 
         with interrupt_after():
             ray.init(args["address"])

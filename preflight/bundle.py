@@ -133,9 +133,11 @@ def prepare(*, environ: Mapping[str, str], kubeconfig: Optional[str], output: Op
     return Plan(path, created, environ, kubeconfigs, redactor)
 
 
-def create(plan: Plan, build: Callable[[], Any], *, command_line: str, run: Optional[Callable[[Any], Report]] = None) -> Bundle:
+def create(plan: Plan, build: Callable[[], Any], *, command_line: str,
+           run: Optional[Callable[..., Report]] = None) -> Bundle:
     """Build the run's config with ``build()`` (a ``UsageError`` from it is recorded, not raised), run every check,
-    collect the cluster's pieces, redact, and write the bundle. ``run`` defaults to the engine's runner."""
+    collect the cluster's pieces (through the Kubernetes client the run opened, handed over in its ``Resources``),
+    redact, and write the bundle. ``run(config, resources)`` defaults to the engine's runner."""
     from preflight.runner import run as engine
 
     timings: Dict[str, float] = {}
@@ -149,14 +151,16 @@ def create(plan: Plan, build: Callable[[], Any], *, command_line: str, run: Opti
     except UsageError as exc:
         usage_error = " ".join(str(exc).split())
     if config is not None:
-        report = (run or engine)(config)
-        timings["checks_s"] = time.monotonic() - t0
         from preflight.cluster_snapshot import collect
         from preflight.net import TlsOptions
+        from preflight.resources import Resources
 
+        resources = Resources()
+        report = (run or engine)(config, resources=resources)
+        timings["checks_s"] = time.monotonic() - t0
         t1 = time.monotonic()
         budget = max(2.0, min(2 * config.connect_timeout_s + 1, 30.0))
-        snapshot = collect(report, budget, TlsOptions(config.ca_bundle, config.insecure))
+        snapshot = collect(report, budget, TlsOptions(config.ca_bundle, config.insecure), resources.kube_access)
         timings["cluster_s"] = time.monotonic() - t1
     files = _files(plan, report, snapshot, usage_error, command_line, timings)
     written = _write(plan.path, plan.stamp, files, plan.redactor)
@@ -175,9 +179,11 @@ def _files(plan: Plan, report: Optional[Report], snapshot: Any, usage_error: Opt
            timings: Dict[str, float]) -> Dict[str, Any]:
     """Every file of the bundle before redaction (path → JSON-like value, or str for text)."""
     from preflight.host_snapshot import snapshot as host
+    from preflight.model import SCHEMA_VERSION
 
     kube_facts = report.facts.get("kube") if report is not None else None
     summary: Dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "tool": {"name": "ray-preflight", "version": __version__},
         "created": plan.created.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "command_line": command_line,

@@ -1,5 +1,6 @@
-"""The ``ray-preflight`` command. Exit 0: nothing failed; 1: something failed or errored;
-2: the input was unusable (one line on stderr, never a traceback).
+"""The ``ray-preflight`` entry point: parses nothing itself (``preflight.cli_app`` does), turns every way a command
+can end into an exit code and at most one line on stderr, never a traceback. Exit 0: GO; 1: NO-GO (something failed
+or errored, or nothing could be checked); 2: the input was unusable; 130: interrupted.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ import sys
 from typing import List, Optional
 
 from preflight import __version__
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-PROG = "ray-preflight"
+from preflight.commands import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG
 
 
 def _usage_error(message: str) -> int:
@@ -24,108 +23,6 @@ def _usage_error(message: str) -> int:
 def _interrupted() -> int:
     sys.stderr.write(f"{PROG}: interrupted\n")
     return EXIT_INTERRUPTED
-
-
-def _on_slow(name: str, elapsed: float) -> None:
-    sys.stderr.write(f"… {name} is taking an unexpectedly long time ({elapsed:.0f} s so far)\n")
-    sys.stderr.flush()
-
-
-def _emit(report, output_format: str, verbose: bool) -> None:  # type: ignore[no-untyped-def]
-    from preflight.render.text import render, render_json
-
-    if output_format == "json":
-        sys.stdout.write(render_json(report))
-    elif output_format == "junit":
-        from preflight.render.junit import render_junit
-
-        sys.stdout.write(render_junit(report))
-    else:
-        sys.stdout.write(render(report, verbose=verbose, stream=sys.stdout))
-    sys.stdout.flush()
-
-
-def _run(config, output_format: str, verbose: bool, junit_xml: Optional[str] = None):  # type: ignore[no-untyped-def]
-    from preflight.runner import run
-
-    if junit_xml:
-        _writable(junit_xml, "--junit-xml")
-
-    report = run(config, on_slow=_on_slow if output_format == "text" else None)
-    _emit(report, output_format, verbose)
-    if junit_xml:
-        write_junit(report, junit_xml)
-    return report
-
-
-def _writable(path: str, flag: str) -> None:
-    """Refuse an output path that cannot be written before the run, not after it."""
-    from preflight.errors import UsageError
-
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise UsageError(f"{flag} {path}: is a directory")
-    if not os.path.isdir(folder):
-        raise UsageError(f"{flag} {path}: no folder {folder}")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"{flag} {path}: the folder is not writable")
-
-
-def write_junit(report, path: str) -> None:  # type: ignore[no-untyped-def]
-    from preflight.errors import UsageError
-    from preflight.render.junit import render_junit
-
-    try:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(render_junit(report))
-    except OSError as exc:
-        raise UsageError(f"--junit-xml {path}: {exc.strerror or exc}") from None
-
-
-def _run_local(options, output_format: str, verbose: bool, junit_xml: Optional[str] = None):  # type: ignore[no-untyped-def]
-    from preflight import config as config_module
-    from preflight.local_head import against_local_head
-
-    return against_local_head(
-        options, lambda address, opts: _run(config_module.build(address, **opts), output_format, verbose, junit_xml),
-        announce=_say if output_format == "text" else None)
-
-
-def _say(line: str) -> None:
-    sys.stderr.write(line + "\n")
-
-
-def _report(options, local: bool, output: Optional[str], redact: List[str], argv: List[str]) -> int:  # type: ignore[no-untyped-def]
-    """``ray-preflight report``: write the support bundle and print where, how big, and the verdict; the exit code."""
-    from preflight import bundle
-    from preflight import config as config_module
-    from preflight.errors import UsageError
-    from preflight.runner import run
-
-    options = dict(options)
-    address = options.pop("address")
-    command_line = bundle.command_line_of(argv)
-    plan = bundle.prepare(environ=os.environ, kubeconfig=options.get("kubeconfig"), output=output, redact=redact)
-
-    def write(build):  # type: ignore[no-untyped-def]
-        _say("running every check, then reading the cluster's state …")
-        return bundle.create(plan, build, command_line=command_line, run=lambda config: run(config, on_slow=_on_slow))
-
-    try:
-        if local:
-            from preflight.local_head import against_local_head
-
-            written = against_local_head(options, lambda head, opts: write(lambda: config_module.build(head, **opts)),
-                                         announce=_say)
-        else:
-            written = write(lambda: config_module.build(address, **options))
-    except bundle.BundleError as exc:
-        sys.stderr.write(f"{PROG}: error: {exc}\n")
-        return EXIT_FAILED
-    print(written.describe())
-    if written.usage_error:
-        raise UsageError(f"{written.usage_error} (the bundle records it)")
-    return EXIT_OK
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import typer
 
 from preflight import __version__
-from preflight.cli import EXIT_FAILED, EXIT_OK, PROG, _report, _run, _run_local
+from preflight.commands import EXIT_FAILED, EXIT_OK, PROG, run_checks, run_local, write_report
 
 
 def _targeting() -> Dict[str, Tuple[Any, Any]]:
@@ -113,10 +113,10 @@ def build_app(argv: Optional[List[str]] = None):  # type: ignore[no-untyped-def]
             from preflight.local_head import refuse_targets
 
             refuse_targets(bool(address or values["dashboard_url"] or values["gcs_address"]))
-            report = _run_local(options, output_format, values["verbose"], values["junit_xml"])
+            report = run_local(options, output_format, values["verbose"], values["junit_xml"])
         else:
             config = config_module.build(address, **options)
-            report = _run(config, output_format, values["verbose"], values["junit_xml"])
+            report = run_checks(config, output_format, values["verbose"], values["junit_xml"])
         state["code"] = EXIT_OK if report.ok else EXIT_FAILED
 
     @app.command("report")
@@ -133,7 +133,7 @@ def build_app(argv: Optional[List[str]] = None):  # type: ignore[no-untyped-def]
             from preflight.local_head import refuse_targets
 
             refuse_targets(bool(options.get("address") or values["dashboard_url"] or values["gcs_address"]))
-        state["code"] = _report(options, values["local"], values["output"], list(values["redact"] or []), list(argv or []))
+        state["code"] = write_report(options, values["local"], values["output"], list(values["redact"] or []), list(argv or []))
 
     @app.command("list")
     def list_checks(output_format: str = typer.Option("text", "--format", "-f", help="text or json.")) -> None:
@@ -142,7 +142,9 @@ def build_app(argv: Optional[List[str]] = None):  # type: ignore[no-untyped-def]
 
         described = registry.describe()
         if output_format == "json":
-            print(json.dumps(described, indent=2))
+            from preflight.model import SCHEMA_VERSION
+
+            print(json.dumps({"schema_version": SCHEMA_VERSION, "checks": described}, indent=2))
             return
         width = max(len(k) for k in described)
         for cid, info in described.items():
@@ -156,7 +158,9 @@ def build_app(argv: Optional[List[str]] = None):  # type: ignore[no-untyped-def]
 
         found = profiles.all_profiles()
         if output_format == "json":
-            print(json.dumps({k: v.to_dict() for k, v in found.items()}, indent=2))
+            from preflight.model import SCHEMA_VERSION
+
+            print(json.dumps({"schema_version": SCHEMA_VERSION, "profiles": {k: v.to_dict() for k, v in found.items()}}, indent=2))
             return
         for name, prof in found.items():
             pins = ", ".join(f"{k}={v}" for k, v in prof.to_dict().items() if v is not None and k not in ("name", "description"))

@@ -47,9 +47,9 @@ class Snapshot:
         return rows
 
 
-def collect(report: Report, budget_s: float, tls: Any = None) -> Snapshot:
+def collect(report: Report, budget_s: float, tls: Any = None, kube_access: Any = None) -> Snapshot:
     """Read every piece concurrently; the whole collection ends within ``budget_s`` (a piece still reading by then
-    is listed as timed out)."""
+    is listed as timed out). ``kube_access`` is the Kubernetes client the run used (its ``Resources``), if any."""
     snapshot = Snapshot()
     tasks: Dict[str, Callable[[], Piece]] = {}
     _from_facts(report, snapshot)
@@ -61,7 +61,7 @@ def collect(report: Report, budget_s: float, tls: Any = None) -> Snapshot:
     else:
         why = _dashboard_reason(dashboard)
         snapshot.missing.update({"cluster/nodes.json": why, "cluster/jobs.json": why})
-    _kubernetes_tasks(report, snapshot, tasks)
+    _kubernetes_tasks(report, kube_access, snapshot, tasks)
     if not tasks:
         return snapshot
     pool = ThreadPoolExecutor(max_workers=min(8, len(tasks)), thread_name_prefix="bundle")
@@ -119,7 +119,7 @@ def _from_facts(report: Report, snapshot: Snapshot) -> None:
 
 
 def _read_json(url: str, timeout: float, tls: Any) -> Any:
-    from preflight.checks.dashboard import read_api
+    from preflight.dashboard_api import read_api
 
     answer = read_api(url, timeout, tls)
     if answer.get("kind") != "json":
@@ -156,13 +156,13 @@ def _jobs(base: str, timeout: float, tls: Any) -> Piece:
 KUBE_PIECES = ("cluster/raycluster.json", "cluster/pods.json", "cluster/events.json", "cluster/logs/")
 
 
-def _kubernetes_tasks(report: Report, snapshot: Snapshot, tasks: Dict[str, Callable[[], Piece]]) -> None:
+def _kubernetes_tasks(report: Report, access: Any, snapshot: Snapshot, tasks: Dict[str, Callable[[], Piece]]) -> None:
     kube, kuberay = report.facts.get("kube"), as_dict(report.facts.get("kuberay"))
-    reason = _kube_reason(kube, kuberay)
+    reason = _kube_reason(kube, kuberay, access)
     if reason:
         snapshot.missing.update({piece: reason for piece in KUBE_PIECES})
         return
-    access, ns, cluster = kube["access"], str(kuberay.get("namespace")), kuberay.get("cluster")  # type: ignore[index]
+    ns, cluster = str(kuberay.get("namespace")), kuberay.get("cluster")
     served = as_dict(kube.get("ray_api")).get("served") or []  # type: ignore[union-attr]
     if cluster:
         name = str(cluster)
@@ -193,14 +193,14 @@ def _entry_error(entry: Any, fallback: str) -> str:
     return f"{what + ': ' if what else ''}{error.get('message')}"
 
 
-def _kube_reason(kube: Any, kuberay: Dict[str, Any]) -> Optional[str]:
+def _kube_reason(kube: Any, kuberay: Dict[str, Any], access: Any) -> Optional[str]:
     if not isinstance(kube, dict) or "unavailable" in kube:
         return f"Kubernetes was not read: {as_dict(kube).get('unavailable', 'the kubernetes check did not run')}"
     if kube.get("broken"):
         return f"Kubernetes was not read: {kube['broken']}"
     if kube.get("access_error"):
         return f"Kubernetes was not read: {as_dict(kube['access_error']).get('message')}"
-    if "access" not in kube:
+    if access is None:
         return "Kubernetes was not read: no access"
     if "unavailable" in kuberay:
         return f"Kubernetes was not read: {kuberay['unavailable']}"
@@ -243,7 +243,7 @@ def _kube_error(exc: Any) -> str:
 def _raycluster(access: Any, ns: str, name: str, served: List[str]) -> Piece:
     from kubernetes import client as k8s
 
-    from preflight.checks.kube_facts import RAY_API_VERSIONS
+    from preflight.kuberay_objects import RAY_API_VERSIONS
 
     custom = k8s.CustomObjectsApi(access.api_client)
     version = next((v for v in RAY_API_VERSIONS if v in served), RAY_API_VERSIONS[0])
@@ -260,7 +260,7 @@ def _raycluster(access: Any, ns: str, name: str, served: List[str]) -> Piece:
 def _pods(access: Any, ns: str, cluster: str) -> Piece:
     from kubernetes import client as k8s
 
-    from preflight.checks.kube_facts import compact_pod
+    from preflight.kuberay_objects import compact_pod
 
     listed = _call(access, "list", "pods", ns, k8s.CoreV1Api(access.api_client).list_namespaced_pod, ns,
                    label_selector=f"ray.io/cluster={cluster}")

@@ -22,7 +22,7 @@ MAX_VALUE_CHARS = 4096
 
 
 def snapshot(environ: Mapping[str, str], kube_facts: Any, kubeconfigs: List[Dict[str, Any]]) -> Dict[str, Any]:
-    from preflight.checks.environment import python_facts, ray_client_protocol, version_of
+    from preflight.environment import python_facts, ray_client_protocol, version_of
 
     return {
         "os": _os(),
@@ -65,7 +65,7 @@ def distributions() -> List[Dict[str, str]]:
 
 def host() -> Dict[str, Any]:
     """The client check's host facts (platform, CPUs, memory) plus disk, load and this process's limits."""
-    from preflight.checks.environment import host_facts
+    from preflight.environment import host_facts
 
     facts = host_facts()
     try:

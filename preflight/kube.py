@@ -1,7 +1,8 @@
 """Kubernetes access the way kubectl finds it, through the official ``kubernetes`` client.
 
-Order: ``--kubeconfig``/``--context`` when given; else the in-cluster service account (a pod with
-``KUBERNETES_SERVICE_HOST`` and a token file); else ``KUBECONFIG`` or ``~/.kube/config``. The client
+Order, as kubectl and ``kubernetes.config.load_config()``: ``--kubeconfig``; else ``KUBECONFIG``; else
+``~/.kube/config``; and only when none of them exists, the in-cluster service account (a pod with
+``KUBERNETES_SERVICE_HOST`` and a token file). ``--context`` picks a context of the kubeconfig. The client
 is imported only here, only when a Kubernetes check runs. Every request carries a timeout and no
 retries; errors become ``KubeError`` with the HTTP status, the verb and the resource, so a check can
 say what was refused.
@@ -82,24 +83,30 @@ def service_account_token(environ: Mapping[str, str]) -> Optional[str]:
     return _read(os.path.join(sa_dir, "token")) if environ.get("KUBERNETES_SERVICE_HOST") else None
 
 
-def _in_cluster(kubeconfig: Optional[str], context: Optional[str], environ: Mapping[str, str]) -> Optional[str]:
-    """The service account folder when this runs in a pod and no kubeconfig was asked for."""
+def _in_cluster(context: Optional[str], environ: Mapping[str, str]) -> Optional[str]:
+    """The service account folder when this runs in a pod (and no --context asks for a kubeconfig's context)."""
     sa_dir = environ.get(SERVICE_ACCOUNT_ENV) or SERVICE_ACCOUNT_DIR
-    if kubeconfig is None and context is None and environ.get("KUBERNETES_SERVICE_HOST") \
-            and os.path.isfile(os.path.join(sa_dir, "token")):
+    if context is None and environ.get("KUBERNETES_SERVICE_HOST") and os.path.isfile(os.path.join(sa_dir, "token")):
         return sa_dir
     return None
 
 
+def _kubeconfig_source(kubeconfig: Optional[str], environ: Mapping[str, str]) -> str:
+    """Which rule of kubectl's order picked the kubeconfig: the flag, KUBECONFIG, or the default file."""
+    if kubeconfig:
+        return "--kubeconfig"
+    return "KUBECONFIG" if environ.get("KUBECONFIG") else "the default ~/.kube/config"
+
+
 def connect(kubeconfig: Optional[str], context: Optional[str], environ: Mapping[str, str],
             timeout: Tuple[float, float]) -> KubeAccess:
-    """Configure the client; ``Unavailable`` when there are no credentials (decided before importing the client)."""
-    sa_dir = _in_cluster(kubeconfig, context, environ)
-    existing: List[str] = []
-    if sa_dir is None:
-        existing = kubeconfig_files(kubeconfig, environ)
-        if not existing:
-            raise Unavailable(f"kubeconfig {kubeconfig} does not exist" if kubeconfig else NO_CREDENTIALS)
+    """Configure the client in kubectl's order: ``--kubeconfig``, else ``KUBECONFIG``, else ``~/.kube/config``, and
+    the in-cluster service account only when none of them exists. ``Unavailable`` when there are no credentials
+    (decided before importing the client)."""
+    existing = kubeconfig_files(kubeconfig, environ)
+    sa_dir = None if existing or kubeconfig else _in_cluster(context, environ)
+    if not existing and sa_dir is None:
+        raise Unavailable(f"kubeconfig {kubeconfig} does not exist" if kubeconfig else NO_CREDENTIALS)
     from kubernetes import client as k8s
     from kubernetes.config.config_exception import ConfigException
 
@@ -123,7 +130,8 @@ def connect(kubeconfig: Optional[str], context: Optional[str], environ: Mapping[
 
             load_kube_config(config_file=os.pathsep.join(existing), context=context, client_configuration=configuration,
                              persist_config=False)
-            source = f"kubeconfig {os.pathsep.join(existing)}" + (f" (context {used_context})" if used_context else "")
+            source = (f"kubeconfig {os.pathsep.join(existing)} (from {_kubeconfig_source(kubeconfig, environ)})"
+                      + (f", context {used_context}" if used_context else ""))
     except KubeconfigProblem:
         raise
     except ConfigException as exc:

@@ -19,9 +19,8 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 
 from preflight.errors import UsageError
-from preflight.net import NetError, http_get
+from preflight.net import NetError, free_port, http_get
 from preflight.ray_rpc import ping
-from preflight.testing import free_port
 
 T = TypeVar("T")
 _RAY_MAIN = "from ray.scripts.scripts import main; main()"

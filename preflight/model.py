@@ -22,6 +22,9 @@ class Status(str, enum.Enum):
 
 #: Statuses that make a run NO-GO.
 BAD = (Status.FAIL, Status.ERROR)
+#: The version of the JSON shape every output of the tool carries (``--format json``, ``list``, ``profiles``, the
+#: support bundle's report.json). It changes when a field is removed or changes meaning, not when one is added.
+SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -99,10 +102,42 @@ class Report:
     #: Warnings fail the run too (``--strict``).
     strict: bool = False
 
+    #: Check ids that were selected but produced no result (the runner fills it; never expected, but a verdict
+    #: must not be given on evidence that is not there).
+    missing: List[str] = field(default_factory=list)
+
     @property
     def ok(self) -> bool:
-        """True when nothing failed or errored (the GO verdict); with ``strict``, nothing warned either."""
-        return all(r.ok and not (self.strict and r.status is Status.WARN) for r in self.results)
+        """The GO verdict: every selected check produced its result, at least one passed, and nothing failed or
+        errored (with ``strict``, nothing warned either). A run in which nothing could be checked is NO-GO."""
+        return self.verdict_reason() is None
+
+    @property
+    def verdict(self) -> str:
+        return "GO" if self.ok else "NO-GO"
+
+    def verdict_reason(self) -> Optional[str]:
+        """Why the run is NO-GO (one line), or None for GO."""
+        bad = [r for r in self.results if not r.ok]
+        if bad:
+            return f"{bad[0].id} {bad[0].status.value}ed: {bad[0].summary}" if len(bad) == 1 else \
+                f"{len(bad)} checks failed or errored ({', '.join(r.id for r in bad)})"
+        if self.strict:
+            warned = [r.id for r in self.results if r.status is Status.WARN]
+            if warned:
+                return f"--strict: warnings fail ({', '.join(warned)})"
+        if self.missing:
+            return f"no result from {', '.join(self.missing)}"
+        if not self.results:
+            return "nothing could be checked: no check ran"
+        if not any(r.status is Status.PASS for r in self.results):
+            skips = [r for r in self.results if r.status is Status.SKIP]
+            if len(skips) == len(self.results):
+                first = skips[0].summary
+                return f"nothing could be checked: {first[len('skipped: '):] if first.startswith('skipped: ') else first}"
+            counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
+            return f"no check passed ({counts})"
+        return None
 
     def __getitem__(self, check_id: str) -> Result:
         for result in self.results:
@@ -127,7 +162,10 @@ class Report:
 
     def to_dict(self) -> Dict[str, Any]:
         return {
+            "schema_version": SCHEMA_VERSION,
             "ok": self.ok,
+            "verdict": self.verdict,
+            "verdict_reason": self.verdict_reason(),
             "profile": self.profile,
             "target": {
                 "address": self.address,
@@ -150,8 +188,7 @@ class Report:
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
-        verdict = "GO" if self.ok else "NO-GO"
-        return f"<Report {verdict} {self.address} ({counts})>"
+        return f"<Report {self.verdict} {self.address} ({counts})>"
 
 
 class Missing:

@@ -353,3 +353,10 @@ def _read_bounded(response, max_body: int, started: float, timeout: float) -> by
         size += len(chunk)
         if size > max_body:
             raise NetError("garbage", f"{response.geturl()} sent more than {max_body // (1024 * 1024)} MB")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on a moment ago (the kernel's choice), for a head this tool starts itself."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])

@@ -1,5 +1,9 @@
-"""The runner: probes run concurrently, once each; checks judge their facts as soon as
-they are ready; the whole run ends by its deadline whatever the servers do.
+"""The runner: probes run concurrently, once each; checks judge their facts as soon as they are ready; the whole
+run ends by its deadline whatever the servers do.
+
+``run()`` plans the run (which checks, which probes, which facts no probe provides), hands the plan to a small
+scheduler, and turns what the scheduler found into a ``Report``. Every selected check ends with exactly one
+result: a missing fact, a crashed probe or the deadline each become that check's result, never the run's end.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ import queue
 import threading
 import time
 import traceback
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from preflight import __version__, registry
@@ -15,6 +20,7 @@ from preflight.config import RunConfig
 from preflight.errors import Unavailable
 from preflight.model import Missing, Outcome, Report, Result, Status, skipped, undecided
 from preflight.registry import GIVEN, Check, Probe
+from preflight.resources import Resources
 
 #: A probe running longer than this is announced (flutter doctor's "taking an unexpectedly long time").
 SLOW_AFTER_S = 10.0
@@ -22,11 +28,12 @@ SlowCallback = Callable[[str, float], None]
 
 
 class Context:
-    """What a probe may read about the run: settings and the time it has left."""
+    """What a probe may read about the run: settings, the time it has left, and the run's shared live handles."""
 
-    def __init__(self, config: RunConfig, deadline: float):
+    def __init__(self, config: RunConfig, deadline: float, resources: Optional[Resources] = None):
         self.config = config
         self.deadline = deadline
+        self.resources = resources if resources is not None else Resources()
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -37,35 +44,49 @@ class Context:
         return max(0.05, min(want, self.remaining()))
 
 
+@dataclass
 class _Failed:
     """A probe's facts are missing; ``reason`` says why (shown by the checks that needed them)."""
 
-    def __init__(self, reason: str, crashed: bool = False):
-        self.reason = reason
-        self.crashed = crashed
+    reason: str
+    crashed: bool = False
+    trace: Optional[str] = None
 
 
-def _closure(check_ids: List[str], checks: Dict[str, Check], probes: Dict[str, Probe]) -> Tuple[List[str], Set[str]]:
-    """The checks to evaluate (selected ones plus the gates of the probes they need) and the probes to run."""
-    wanted_checks: List[str] = []
-    wanted_probes: Set[str] = set()
-    todo = list(check_ids)
+@dataclass
+class Plan:
+    """What a run will do: the selected checks (in display order), every check to judge (the selected ones plus
+    the gates of the probes they need), the probes to run, and the facts no probe provides (by who asked)."""
+
+    selected: List[str]
+    to_check: List[str]
+    to_probe: Set[str]
+    unknown: Dict[str, str] = field(default_factory=dict)
+
+
+def plan(config: RunConfig, checks: Dict[str, Check], probes: Dict[str, Probe]) -> Plan:
+    wanted = set(config.only) if config.only else {c for c, chk in checks.items() if not chk.opt_in or c in config.opt_in}
+    selected = [c for c in checks if c in wanted and c not in config.skip]
+    made = Plan(selected, [], set())
+    todo = list(selected)
     while todo:
         cid = todo.pop(0)
-        if cid in wanted_checks:
+        if cid in made.to_check:
             continue
-        wanted_checks.append(cid)
+        made.to_check.append(cid)
+        unknown = [n for n in checks[cid].needs + checks[cid].optional if n not in GIVEN and n not in probes]
+        if unknown:  # judged at once as this check's error; a probe's unknown fact is that probe's failure
+            made.unknown[cid] = unknown[0]
+            continue
         names = list(checks[cid].needs + checks[cid].optional)
         while names:
             name = names.pop()
-            if name in GIVEN or name in wanted_probes:
+            if name in GIVEN or name in made.to_probe or name not in probes:
                 continue
-            if name not in probes:
-                raise KeyError(f"check {cid!r} needs unknown fact {name!r}")
-            wanted_probes.add(name)
+            made.to_probe.add(name)
             names.extend(probes[name].needs + probes[name].optional)
-            todo.extend(g for g in probes[name].gate if g not in wanted_checks)
-    return wanted_checks, wanted_probes
+            todo.extend(g for g in probes[name].gate if g not in made.to_check)
+    return made
 
 
 def run(
@@ -73,27 +94,149 @@ def run(
     on_slow: Optional[SlowCallback] = None,
     checks: Optional[Dict[str, Check]] = None,
     probes: Optional[Dict[str, Probe]] = None,
+    resources: Optional[Resources] = None,
 ) -> Report:
-    """Run the selected checks of ``config``; ``checks``/``probes`` default to the registry's."""
+    """Run the selected checks of ``config``; ``checks``/``probes`` default to the registry's. Live handles the
+    probes open (the Kubernetes client) are left in ``resources`` for a caller that needs them (the bundle)."""
     started = time.monotonic()
-    deadline = started + config.timeout_s
     checks = registry.checks() if checks is None else checks
     probes = registry.probes() if probes is None else probes
-    wanted = set(config.only) if config.only else {c for c, chk in checks.items() if not chk.opt_in or c in config.opt_in}
-    selected = [c for c in checks if c in wanted and c not in config.skip]
-    to_check, to_probe = _closure(selected, checks, probes)
-    ctx = Context(config, deadline)
+    scheduler = _Scheduler(config, plan(config, checks, probes), checks, probes,
+                           Context(config, started + config.timeout_s, resources), on_slow)
+    scheduler.run()
+    results = [_ignore(scheduler.outcomes[cid], config.ignore) for cid in scheduler.plan.selected if cid in scheduler.outcomes]
+    return Report(
+        profile=config.profile.name,
+        address=config.target.address,
+        dashboard_url=config.target.dashboard_url,
+        gcs_address=config.target.gcs_address,
+        results=results,
+        facts=scheduler.public_facts(),
+        timings=scheduler.timings,
+        duration_s=time.monotonic() - started,
+        tool_version=__version__,
+        ignored=[r.id for r in results if "ignored" in r.details],
+        strict=config.strict,
+        missing=[cid for cid in scheduler.plan.selected if cid not in scheduler.outcomes],
+    )
 
-    facts: Dict[str, Any] = {"config": config, "profile": config.profile, "target": config.target, "ctx": ctx}
-    timings: Dict[str, float] = {}
-    outcomes: Dict[str, Result] = {}
-    running: Dict[str, float] = {}
-    announced: Set[str] = set()
-    done: "queue.Queue[Tuple[str, Any, float]]" = queue.Queue()
 
-    def start(probe: Probe) -> None:
-        kwargs = {name: facts[name] for name in probe.needs + probe.optional if not isinstance(facts[name], _Failed)}
-        kwargs.update({name: Missing(facts[name].reason) for name in probe.optional if isinstance(facts[name], _Failed)})
+class _Scheduler:
+    """Starts each probe once its facts and gates are ready, judges each check once its facts are, and waits
+    for the next probe to finish, until every check has its result or the deadline comes."""
+
+    def __init__(self, config: RunConfig, the_plan: Plan, checks: Dict[str, Check], probes: Dict[str, Probe],
+                 ctx: Context, on_slow: Optional[SlowCallback]):
+        self.config, self.plan, self.checks, self.probes, self.ctx, self.on_slow = config, the_plan, checks, probes, ctx, on_slow
+        self.facts: Dict[str, Any] = {"config": config, "profile": config.profile, "target": config.target, "ctx": ctx}
+        self.timings: Dict[str, float] = {}
+        self.outcomes: Dict[str, Result] = {}
+        self.running: Dict[str, float] = {}
+        self.announced: Set[str] = set()
+        self.done: "queue.Queue[Tuple[str, Any, float]]" = queue.Queue()
+        self.pending: Set[str] = set(the_plan.to_probe)
+
+    # -- the loop, top to bottom ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self._judge_checks_with_unknown_facts()
+        self._leave_out_probes_of_left_out_checks()
+        while True:
+            self._advance()
+            if self._finished():
+                break
+            self._wait_for_a_probe()
+        self._time_out_the_rest()
+
+    def _judge_checks_with_unknown_facts(self) -> None:
+        for cid, name in self.plan.unknown.items():
+            check = self.checks[cid]
+            outcome = undecided(f"needs the fact {name!r}, which no probe provides ({check.origin} check)",
+                                "a check names its facts by parameter: `ray-preflight list` shows the facts each check "
+                                "needs; fix the name, or install what provides it")
+            self.outcomes[cid] = self._result(check, outcome, 0.0)
+
+    def _leave_out_probes_of_left_out_checks(self) -> None:
+        for name in sorted(self.pending):
+            owner = self.probes[name].owner
+            if owner and owner not in self.plan.selected:
+                self.facts[name] = _Failed(f"needs the {owner} check, which this run leaves out")
+                self.pending.discard(name)
+
+    def _advance(self) -> None:
+        """Start what can start and judge what can be judged, until nothing more moves."""
+        moved = True
+        while moved:
+            moved = self._start_ready_probes()
+            moved = self._judge_ready_checks() or moved
+
+    def _finished(self) -> bool:
+        if len(self.outcomes) == len(self.plan.to_check):
+            return True
+        return self.ctx.remaining() <= 0 or (not self.running and not self.pending)
+
+    def _wait_for_a_probe(self) -> None:
+        try:
+            name, value, took = self.done.get(timeout=min(self.ctx.remaining(), 0.5))
+        except queue.Empty:
+            self._announce_slow_probes()
+            return
+        self.running.pop(name, None)
+        self.facts[name] = value
+        self.timings[name] = took
+
+    def _time_out_the_rest(self) -> None:
+        for cid in self.plan.to_check:
+            if cid in self.outcomes:
+                continue
+            behind = _probes_behind(self.checks[cid], self.probes)
+            waiting = sorted(n for n in self.running if n in behind) or sorted(self.running)
+            outcome = undecided(
+                f"timed out after {self.config.timeout_s:g} s" + (f" (waiting for {', '.join(waiting)})" if waiting else ""),
+                f"raise --timeout (now {self.config.timeout_s:g} s) or find out why {', '.join(waiting) or 'it'} is slow")
+            self.outcomes[cid] = self._result(self.checks[cid], outcome, time.monotonic() - (self.ctx.deadline - self.config.timeout_s))
+
+    # -- probes ----------------------------------------------------------------------------------------------
+
+    def _start_ready_probes(self) -> bool:
+        moved = False
+        for name in sorted(self.pending):
+            probe = self.probes[name]
+            if not self._ready(probe.needs + probe.optional):
+                continue
+            shut = self._gate(probe)
+            if shut is None:
+                continue
+            self.pending.discard(name)
+            moved = True
+            unknown = [n for n in probe.needs if n not in self.facts]
+            lost = [n for n in probe.needs if isinstance(self.facts.get(n), _Failed)]
+            if shut:
+                self.facts[name] = _Failed(shut)
+            elif unknown:
+                self.facts[name] = _Failed(f"probe {name!r} needs the fact {unknown[0]!r}, which no probe provides", True)
+            elif lost:
+                self.facts[name] = self.facts[lost[0]]
+            else:
+                self._start(probe)
+        return moved
+
+    def _gate(self, probe: Probe) -> Optional[str]:
+        """None while undecided; '' when open; else the reason it stays shut."""
+        blocked = []
+        for cid in probe.gate:
+            if cid not in self.outcomes:
+                return None
+            if self.outcomes[cid].status not in (Status.PASS, Status.WARN):
+                blocked.append(f"{cid}: {self.outcomes[cid].status.value}")
+        if not blocked:
+            return ""
+        names = list(probe.gate)
+        needed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        return f"needs {needed} to pass ({', '.join(blocked)})"
+
+    def _start(self, probe: Probe) -> None:
+        kwargs = {n: self._given(n) for n in probe.needs + probe.optional}
 
         def work() -> None:
             t0 = time.monotonic()
@@ -102,136 +245,81 @@ def run(
             except Unavailable as exc:
                 value = _Failed(str(exc))
             except Exception as exc:  # noqa: BLE001 - a broken probe must not stop the run
-                value = _Failed(f"probe {probe.name!r} crashed: {type(exc).__name__}: {exc}", crashed=True)
-                value.trace = traceback.format_exc(limit=6)  # type: ignore[attr-defined]
-            done.put((probe.name, value, time.monotonic() - t0))
+                value = _Failed(f"probe {probe.name!r} crashed: {type(exc).__name__}: {exc}", True, traceback.format_exc(limit=6))
+            self.done.put((probe.name, value, time.monotonic() - t0))
 
-        running[probe.name] = time.monotonic()
+        self.running[probe.name] = time.monotonic()
         threading.Thread(target=work, name=f"probe-{probe.name}", daemon=True).start()
 
-    def gate_state(probe: Probe) -> Optional[str]:
-        """None while undecided; '' when open; else the reason it stays shut."""
-        blocked = []
-        for cid in probe.gate:
-            if cid not in outcomes:
-                return None
-            if outcomes[cid].status not in (Status.PASS, Status.WARN):
-                blocked.append(f"{cid}: {outcomes[cid].status.value}")
-        if blocked:
-            names = list(probe.gate)
-            needed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-            return f"needs {needed} to pass ({', '.join(blocked)})"
-        return ""
+    def _announce_slow_probes(self) -> None:
+        now = time.monotonic()
+        for name, t0 in self.running.items():
+            if name not in self.announced and now - t0 >= SLOW_AFTER_S and self.on_slow is not None:
+                self.announced.add(name)
+                self.on_slow(name, now - t0)
 
-    def evaluate(check: Check) -> None:
-        missing = [n for n in check.needs if isinstance(facts.get(n), _Failed)]
-        t0 = time.monotonic()
-        if missing:
-            failure = facts[missing[0]]
-            outcome = (
-                undecided(f"could not gather the {missing[0]} facts: {failure.reason}")
-                if failure.crashed
-                else skipped(failure.reason)
-            )
-        else:
-            kwargs = {n: facts[n] for n in check.needs}
-            kwargs.update({n: (Missing(facts[n].reason) if isinstance(facts[n], _Failed) else facts[n]) for n in check.optional})
-            try:
-                outcome = check.func(**kwargs)
-                if not isinstance(outcome, Outcome):
-                    outcome = undecided(f"check returned {type(outcome).__name__}, not an Outcome")
-            except Exception as exc:  # noqa: BLE001 - a check that raises becomes an error result
-                outcome = undecided(f"the check itself failed: {type(exc).__name__}: {exc}")
-                outcome.details["traceback"] = traceback.format_exc(limit=6)
-        outcomes[check.id] = Result(
-            check.id, check.title, outcome.status, outcome.summary, outcome.remedy, outcome.details,
-            time.monotonic() - t0 + max([timings.get(n, 0.0) for n in _probes_behind(check, probes)] + [0.0]),
-        )
+    # -- checks ----------------------------------------------------------------------------------------------
 
-    def ready(names: Tuple[str, ...]) -> bool:
-        return all(n in facts for n in names)
+    def _judge_ready_checks(self) -> bool:
+        moved = False
+        for cid in self.plan.to_check:
+            check = self.checks[cid]
+            if cid not in self.outcomes and self._ready(check.needs + check.optional):
+                t0 = time.monotonic()
+                outcome = self._judge(check)
+                waited = max([self.timings.get(n, 0.0) for n in _probes_behind(check, self.probes)] + [0.0])
+                self.outcomes[cid] = self._result(check, outcome, time.monotonic() - t0 + waited)
+                moved = True
+        return moved
 
-    pending_probes = set(to_probe)
-    for name in sorted(pending_probes):
-        owner = probes[name].owner
-        if owner and owner not in selected:
-            facts[name] = _Failed(f"needs the {owner} check, which this run leaves out")
-            pending_probes.discard(name)
-    while True:
-        progressed = True
-        while progressed:
-            progressed = False
-            for name in sorted(pending_probes):
-                probe = probes[name]
-                if not ready(probe.needs + probe.optional):
-                    continue
-                shut = gate_state(probe)
-                if shut is None:
-                    continue
-                pending_probes.discard(name)
-                progressed = True
-                lost = [n for n in probe.needs if isinstance(facts[n], _Failed)]
-                if shut:
-                    facts[name] = _Failed(shut)
-                elif lost:
-                    facts[name] = _Failed(facts[lost[0]].reason, facts[lost[0]].crashed)
-                else:
-                    start(probe)
-            for cid in to_check:
-                if cid not in outcomes and ready(checks[cid].needs + checks[cid].optional):
-                    evaluate(checks[cid])
-                    progressed = True
-        if len(outcomes) == len(to_check):
-            break
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or (not running and not pending_probes):
-            break
+    def _judge(self, check: Check) -> Outcome:
+        lost = [n for n in check.needs if isinstance(self.facts.get(n), _Failed)]
+        if lost:
+            failure: _Failed = self.facts[lost[0]]
+            if not failure.crashed:
+                return skipped(failure.reason)
+            outcome = undecided(f"could not gather the {lost[0]} facts: {failure.reason}")
+            if failure.trace:
+                outcome.details["traceback"] = failure.trace
+            return outcome
         try:
-            name, value, took = done.get(timeout=min(remaining, 0.5))
-        except queue.Empty:
-            now = time.monotonic()
-            for pname, t0 in running.items():
-                if pname not in announced and now - t0 >= SLOW_AFTER_S and on_slow is not None:
-                    announced.add(pname)
-                    on_slow(pname, now - t0)
-            continue
-        running.pop(name, None)
-        facts[name] = value
-        timings[name] = took
+            outcome = check.func(**{n: self._given(n) for n in check.needs + check.optional})
+        except Exception as exc:  # noqa: BLE001 - a check that raises becomes an error result
+            outcome = undecided(f"the check itself failed: {type(exc).__name__}: {exc}")
+            outcome.details["traceback"] = traceback.format_exc(limit=6)
+            return outcome
+        if not isinstance(outcome, Outcome):
+            return undecided(f"check returned {type(outcome).__name__}, not an Outcome")
+        return outcome
 
-    for cid in to_check:
-        if cid not in outcomes:
-            waiting = sorted(n for n in running if n in _probes_behind(checks[cid], probes)) or sorted(running)
-            outcomes[cid] = Result(
-                cid, checks[cid].title, Status.ERROR,
-                f"timed out after {config.timeout_s:g} s" + (f" (waiting for {', '.join(waiting)})" if waiting else ""),
-                f"raise --timeout (now {config.timeout_s:g} s) or find out why {', '.join(waiting) or 'it'} is slow",
-                {}, time.monotonic() - started,
-            )
+    @staticmethod
+    def _result(check: Check, outcome: Outcome, duration: float) -> Result:
+        return Result(check.id, check.title, outcome.status, outcome.summary, outcome.remedy, outcome.details, duration)
 
-    public_facts: Dict[str, Any] = {}
-    for name in sorted(to_probe):
-        value = facts.get(name)
-        if isinstance(value, _Failed):
-            public_facts[name] = {"unavailable": value.reason}
-        elif name in facts:
-            public_facts[name] = value
-        else:
-            public_facts[name] = {"unavailable": "not finished before the deadline"}
-    results = [_ignore(outcomes[cid], config.ignore) for cid in selected]
-    return Report(
-        profile=config.profile.name,
-        address=config.target.address,
-        dashboard_url=config.target.dashboard_url,
-        gcs_address=config.target.gcs_address,
-        results=results,
-        facts=public_facts,
-        timings=timings,
-        duration_s=time.monotonic() - started,
-        tool_version=__version__,
-        ignored=[r.id for r in results if "ignored" in r.details],
-        strict=config.strict,
-    )
+    # -- facts -----------------------------------------------------------------------------------------------
+
+    def _ready(self, names: Tuple[str, ...]) -> bool:
+        return all(n in self.facts or n not in self.probes and n not in GIVEN for n in names)
+
+    def _given(self, name: str) -> Any:
+        """A fact as a probe or check receives it: the value, or ``Missing`` with the reason it is not there."""
+        value = self.facts.get(name)
+        if name not in self.facts:
+            return Missing(f"no probe provides {name!r}")
+        return Missing(value.reason) if isinstance(value, _Failed) else value
+
+    def public_facts(self) -> Dict[str, Any]:
+        """The facts as plain data for the report: a failed probe's reason (and a crashed one's traceback)."""
+        shown: Dict[str, Any] = {}
+        for name in sorted(self.plan.to_probe):
+            value = self.facts.get(name)
+            if isinstance(value, _Failed):
+                shown[name] = {"unavailable": value.reason, **({"traceback": value.trace} if value.trace else {})}
+            elif name in self.facts:
+                shown[name] = value
+            else:
+                shown[name] = {"unavailable": "not finished before the deadline"}
+        return shown
 
 
 def _ignore(result: Result, ignore: Tuple[str, ...]) -> Result:

@@ -8,11 +8,7 @@ import socket
 import threading
 from typing import Callable, List, Optional
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+from preflight.net import free_port
 
 
 def closed_ports(count: int, host: str = "127.0.0.1") -> List[int]:

@@ -26,6 +26,7 @@ from preflight.testing import closed_port
 from preflight.testing_kuberay import ClusterSpec, FakeKubeAPI, forbidden, head_pod, kubeconfig, operator_pod, routes, variant
 from tests.bundles import Page, open_bundle, rendered_dom
 from tests.conftest import run_cli
+from tests.json_contract import assert_valid
 
 NS = "kuberay"
 SPEC = ClusterSpec()
@@ -55,8 +56,9 @@ def _json(files: Dict[str, bytes], name: str) -> Any:
 
 
 def _assert_page_shows_the_report(files: Dict[str, bytes]) -> Page:
-    """The rendered index.html shows the bundle's verdict and every check with its status and summary."""
-    report = _json(files, "report.json")
+    """report.json is valid (preflight/schemas/bundle-report.schema.json), and the rendered index.html shows the
+    bundle's verdict and every check with its status and summary."""
+    report = assert_valid("bundle-report", _json(files, "report.json"))
     page = Page(rendered_dom(files))
     results = report["report"]["results"] if report["report"] else []
     expected = "GO" if report["report"] and report["report"]["ok"] else "NO-GO"
@@ -140,7 +142,8 @@ def test_a_healthy_cluster_bundle_has_every_piece_and_none_of_the_planted_secret
                 "cluster/raycluster.json", "cluster/pods.json", "cluster/events.json", AUTOSCALER_LOG, OPERATOR_LOG}
     assert set(files) == expected, sorted(files)
     assert all(piece["collected"] for piece in _json(files, "cluster/collected.json")), texts["cluster/collected.json"]
-    report = _json(files, "report.json")
+    report = assert_valid("bundle-report", _json(files, "report.json"))
+    assert report["verdict"] == report["report"]["verdict"] == "GO"
     assert report["command_line"].startswith("ray-preflight report --address ray://127.0.0.1:")
     assert report["report"]["tool_version"] and report["report"]["results"] and report["report"]["timings"]
     assert report["report"]["facts"]["client"]["python"]["version"]
@@ -280,7 +283,7 @@ def test_unusable_input_still_gives_a_bundle_without_the_credentials_typed(tmp_p
     files = open_bundle(_bundle(str(tmp_path), done.stdout))
     for data in files.values():
         assert password.encode() not in data and dash_password.encode() not in data
-    report = _json(files, "report.json")
+    report = assert_valid("bundle-report", _json(files, "report.json"))
     assert report["usage_error"].startswith("address 'ray://***@127.0.0.1:1'") and report["report"] is None
     assert "ray://admin:***REDACTED***@127.0.0.1:1" in report["command_line"]
     entries = _json(files, "redactions.json")["redactions"]
@@ -321,7 +324,7 @@ def test_the_notebook_api_writes_the_bundle_and_returns_its_path(tmp_path: Path)
     port = closed_port()
     path = preflight.report(f"ray://127.0.0.1:{port}", output=str(tmp_path), only="reachability,dashboard")
     files = open_bundle(path)
-    report = _json(files, "report.json")
+    report = assert_valid("bundle-report", _json(files, "report.json"))
     assert [r["id"] for r in report["report"]["results"]] == ["reachability", "dashboard"]
     assert report["command_line"].startswith(f"preflight.report('ray://127.0.0.1:{port}', only='reachability,dashboard', "
                                              f"output={str(tmp_path)!r})")

@@ -8,10 +8,11 @@ from preflight import config, profiles
 from preflight.checks.autoscaler import autoscaler
 from preflight.checks.client import python_version, ray_version
 from preflight.checks.client_packages import client_packages
-from preflight.checks.dashboard import classify, dashboard_check
+from preflight.checks.dashboard import dashboard_check
 from preflight.checks.e2e import fibonacci
 from preflight.checks.parity import package_parity
 from preflight.checks.reachability import reachability
+from preflight.dashboard_api import classify
 from preflight.model import Missing, Status
 from preflight.net import HttpAnswer
 from preflight.target import resolve

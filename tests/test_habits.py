@@ -107,14 +107,14 @@ def test_plugins_join_the_registry_and_a_broken_one_is_one_error(worlds: Dict[st
         line = next(x for x in listing.stdout.splitlines() if x.startswith("site-ray-release"))
         assert line.endswith("[plugin ray-preflight-site-policy]")
         args = [env.bin("ray-preflight"), "--address", ray_head.address, "--gcs-address", ray_head.gcs_address,
-                "--dashboard-url", ray_head.dashboard_url, "--only", "site-ray-release,plugin:broken", "-f", "json"]
+                "--dashboard-url", ray_head.dashboard_url, "--only", "site-ray-release,plugin:ray-preflight-broken-plugin", "-f", "json"]
         allowed = subprocess.run(args, capture_output=True, text=True, timeout=120,
                                  env=dict(os.environ, SITE_ALLOWED_RAY=ray_head.ray_version))
         results = {r["id"]: r for r in json.loads(allowed.stdout)["results"]}
         assert results["site-ray-release"]["status"] == "pass"
-        assert results["plugin:broken"]["status"] == "error"
-        assert "plugin ray-preflight-broken-plugin" in results["plugin:broken"]["summary"]
-        assert "No module named 'rpf_dependency_that_is_not_installed'" in results["plugin:broken"]["summary"]
+        assert results["plugin:ray-preflight-broken-plugin"]["status"] == "error"
+        assert "plugin ray-preflight-broken-plugin" in results["plugin:ray-preflight-broken-plugin"]["summary"]
+        assert "No module named 'rpf_dependency_that_is_not_installed'" in results["plugin:ray-preflight-broken-plugin"]["summary"]
         refused = subprocess.run(args[:-4] + ["--only", "site-ray-release"], capture_output=True, text=True, timeout=120,
                                  env=dict(os.environ, SITE_ALLOWED_RAY="1.13.0"))
         assert refused.returncode == 1 and "is not allowed here" in refused.stdout

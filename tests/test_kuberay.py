@@ -67,6 +67,7 @@ def test_a_healthy_kuberay_cluster_passes_and_shows_its_shape(api_version: str) 
     assert "namespace kuberay (from the address)" in report["kubernetes"].summary
     assert report["worker-groups"].details["groups"][0] == {"name": "smallgroup", "running": 1, "pending": 0, "min": 0,
                                                            "desired": 1, "max": 2}
+    json.dumps(report.facts)  # plain data: the live Kubernetes client is not a fact (no default= needed)
 
 
 def test_reports_leave_pod_specs_and_credentials_out() -> None:
@@ -246,3 +247,39 @@ def test_an_unknown_context_is_named() -> None:
         Path(path).write_text(kubeconfig(api.url))
         report = run(config.build(ADDRESS, only=["kubernetes"], environ={"HOME": home}, kubeconfig=path, context="prod"))
     assert report["kubernetes"].status is Status.FAIL and "--context prod: no such context" in report["kubernetes"].summary
+
+
+def test_credentials_are_found_in_kubectls_order(tls_pair: Tuple[str, str]) -> None:
+    """kubectl's order: --kubeconfig, then KUBECONFIG, then ~/.kube/config, and the in-cluster service account only
+    when no kubeconfig exists. Three loopback Kubernetes APIs (one per source) tell which one the command used:
+    a notebook pod where the user set KUBECONFIG reads the cluster kubectl reads."""
+    cert, key = tls_pair
+    with FakeKubeAPI(routes(ClusterSpec()), tls=(cert, key)) as in_cluster, FakeKubeAPI(routes(ClusterSpec())) as from_env, \
+            FakeKubeAPI(routes(ClusterSpec())) as from_flag, FakeKubeAPI(routes(ClusterSpec())) as from_home, \
+            tempfile.TemporaryDirectory() as home:
+        Path(home, "token").write_text(TOKEN)
+        Path(home, "ca.crt").write_text(Path(cert).read_text())
+        Path(home, "namespace").write_text("kuberay")
+        for name, api in (("env.yaml", from_env), ("flag.yaml", from_flag)):
+            Path(home, name).write_text(kubeconfig(api.url))
+        pod = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(in_cluster.port),
+               "RAY_PREFLIGHT_SERVICEACCOUNT_DIR": home, "HOME": home}
+        args = ["--address", ADDRESS, "--only", "kubernetes", "--connect-timeout", "1", "-f", "json"]
+
+        def used(extra_args: list, env: Dict[str, str]) -> Dict[str, Any]:
+            proc = run_cli(args + extra_args, env_extra=dict(pod, **env))
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            return json.loads(proc.stdout)["results"][0]
+
+        flag = used(["--kubeconfig", str(Path(home, "flag.yaml"))], {"KUBECONFIG": str(Path(home, "env.yaml"))})
+        assert flag["details"]["server"] == from_flag.url and "(from --kubeconfig)" in flag["summary"]
+        env = used([], {"KUBECONFIG": str(Path(home, "env.yaml"))})
+        assert env["details"]["server"] == from_env.url and "(from KUBECONFIG)" in env["summary"]
+        service_account = used([], {"KUBECONFIG": ""})  # no ~/.kube/config in this HOME yet
+        assert service_account["details"]["source"] == "in-cluster service account"
+        assert service_account["details"]["server"].endswith(f":{in_cluster.port}")
+        Path(home, ".kube").mkdir()
+        Path(home, ".kube", "config").write_text(kubeconfig(from_home.url))
+        default = used([], {"KUBECONFIG": ""})
+        assert default["details"]["server"] == from_home.url and "(from the default ~/.kube/config)" in default["summary"]
+    assert from_flag.requests and from_env.requests and from_home.requests and in_cluster.requests

@@ -16,6 +16,7 @@ from preflight.model import Status
 from preflight.testing import closed_port
 from tests.conftest import run_cli
 from tests.facts import ALL_CHECKS, KUBE_CHECKS, NO_KUBE, expected_on_a_healthy_head
+from tests.json_contract import assert_valid
 
 EVERY = ALL_CHECKS
 pytestmark = pytest.mark.live
@@ -25,8 +26,10 @@ def test_every_check_passes_through_the_cli_json(head_args) -> None:  # type: ig
     proc = run_cli([*head_args, "--format", "json"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)  # exactly one JSON object on stdout
+    assert_valid("report", report)  # preflight/schemas/report.schema.json, and this schema_version
     assert set(report) >= {"ok", "profile", "target", "duration_s", "results"}
     assert report["ok"] is True and report["profile"] == "auto"
+    assert report["verdict"] == "GO" and report["verdict_reason"] is None
     assert set(report["target"]) >= {"address", "dashboard_url"}
     assert [r["id"] for r in report["results"]] == EVERY
     for result in report["results"]:
@@ -64,7 +67,7 @@ def test_notebook_api_returns_a_report(ray_head) -> None:  # type: ignore[no-unt
 def test_fy23_profile_against_the_latest_ray_fails_with_remedies(head_args) -> None:  # type: ignore[no-untyped-def]
     proc = run_cli([*head_args, "--profile", "fy23-q2", "--format", "json"])
     assert proc.returncode == 1
-    results = {r["id"]: r for r in json.loads(proc.stdout)["results"]}
+    results = {r["id"]: r for r in assert_valid("report", json.loads(proc.stdout))["results"]}
     assert results["ray-version"]["status"] == "fail"
     assert "2.2.0" in results["ray-version"]["remedy"]
     assert results["python-version"]["status"] == "fail"

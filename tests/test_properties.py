@@ -39,9 +39,9 @@ from hypothesis import strategies as st
 
 import preflight.checks as checks
 from preflight import config, kube, profiles, registry, testing_kuberay
-from preflight.checks.kube_facts import compact_pod, compact_raycluster, compact_service
 from preflight.errors import Unavailable, UsageError
 from preflight.kube import KubeconfigProblem
+from preflight.kuberay_objects import compact_pod, compact_raycluster, compact_service
 from preflight.model import Missing, Outcome, Status
 from preflight.net import CERT_VERIFY_FAILED
 from preflight.runner import Context

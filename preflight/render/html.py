@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
-from preflight.model import Report, Status
+if TYPE_CHECKING:  # the model calls this renderer; the renderer needs the model's names only for typing
+    from preflight.model import Report
 
-_COLORS = {Status.PASS: "#1a7f37", Status.WARN: "#9a6700", Status.FAIL: "#cf222e", Status.SKIP: "#6e7781",
-           Status.ERROR: "#8250df"}
+_COLORS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "skip": "#6e7781", "error": "#8250df"}
 
 
-def render_table(report: Report) -> str:
-    verdict = "GO" if report.ok else "NO-GO"
-    color = _COLORS[Status.PASS] if report.ok else _COLORS[Status.FAIL]
+def render_table(report: "Report") -> str:
+    reason = report.verdict_reason()
+    verdict = "GO" if reason is None else f"NO-GO ({escape(reason)})" if not any(not r.ok for r in report.results) else "NO-GO"
+    color = _COLORS["pass"] if reason is None else _COLORS["fail"]
     rows = []
     for r in report.results:
-        c = _COLORS[r.status]
+        c = _COLORS[r.status.value]
         remedy = f"<code>{escape(r.remedy)}</code>" if r.remedy else ""
         rows.append(
             f"<tr><td><span style='color:#fff;background:{c};padding:1px 6px;border-radius:3px'>"

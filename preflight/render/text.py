@@ -51,8 +51,9 @@ def verdict_line(report: Report) -> str:
              ("failed", counts["fail"]), ("errored", counts["error"]), ("skipped", counts["skip"])) if n]
     head = "GO" if report.ok else "NO-GO"
     calm = "nothing failed: " if report.ok else ""
-    if not report.ok and report.strict and not (counts["fail"] or counts["error"]):
-        head = "NO-GO (--strict: warnings fail)"
+    if not report.ok and not (counts["fail"] or counts["error"]):
+        # NO-GO without a failure: warnings under --strict, or no evidence (nothing could be checked)
+        head = "NO-GO (--strict: warnings fail)" if report.strict and counts["warn"] else f"NO-GO ({report.verdict_reason()})"
     ignored = f" ({len(report.ignored)} failure(s) ignored: {', '.join(report.ignored)})" if report.ignored else ""
     return f"{head}: {calm}{', '.join(parts) or 'no checks ran'}{ignored} in {report.duration_s:.1f} s"
 

@@ -1,0 +1,86 @@
+"""KubeRay's objects as the tool reads them: the names KubeRay gives (the head service, the operator's label,
+the ray.io API versions) and RayClusters, pods and services reduced to the few fields the checks judge (no pod
+specs, so no environment variables or secrets end up in a report). Works with ``ray.io/v1`` and ``ray.io/v1alpha1``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+HEAD_SVC_SUFFIX = "-head-svc"
+OPERATOR_LABEL = "app.kubernetes.io/name=kuberay-operator"
+#: Preferred first: KubeRay v1 serves ray.io/v1; v0.4 (the generation of Ray 2.2) serves only v1alpha1.
+RAY_API_VERSIONS = ("v1", "v1alpha1")
+
+
+def cluster_from_host(host: str) -> Tuple[Optional[str], Optional[str]]:
+    """``ray-cluster-kuberay-head-svc.kuberay[.svc...]`` → (``ray-cluster-kuberay``, ``kuberay``)."""
+    labels = host.lower().split(".")
+    if not labels[0].endswith(HEAD_SVC_SUFFIX) or labels[0] == HEAD_SVC_SUFFIX:
+        return None, None
+    namespace = labels[1] if len(labels) > 1 and labels[1] not in ("svc", "") else None
+    return labels[0][: -len(HEAD_SVC_SUFFIX)], namespace
+
+
+def _conditions(obj: Dict[str, Any]) -> List[Dict[str, Any]]:
+    return [{k: c.get(k) for k in ("type", "status", "reason", "message")} for c in (obj.get("status") or {}).get("conditions") or []]
+
+
+def _container(status: Dict[str, Any]) -> Dict[str, Any]:
+    def describe(state: Optional[Dict[str, Any]]) -> Optional[str]:
+        for kind in ("waiting", "terminated", "running"):
+            if state and state.get(kind) is not None:
+                reason = (state.get(kind) or {}).get("reason")
+                return kind + (f":{reason}" if reason else "")
+        return None
+
+    return {"name": status.get("name"), "ready": bool(status.get("ready")), "restarts": int(status.get("restartCount") or 0),
+            "state": describe(status.get("state")), "last": describe(status.get("lastState"))}
+
+
+def compact_pod(pod: Dict[str, Any]) -> Dict[str, Any]:
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    labels = meta.get("labels") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    scheduled = conditions.get("PodScheduled") or {}
+    return {
+        "name": meta.get("name"),
+        "node_type": labels.get("ray.io/node-type"),
+        "group": labels.get("ray.io/group"),
+        "phase": status.get("phase"),
+        "ready": (conditions.get("Ready") or {}).get("status") == "True",
+        "containers": [_container(c) for c in status.get("containerStatuses") or []],
+        "unschedulable": scheduled.get("message") if scheduled.get("status") == "False" else None,
+    }
+
+
+def _image_of(pod_spec: Dict[str, Any]) -> Optional[str]:
+    containers = pod_spec.get("containers") or []
+    head = next((c for c in containers if c.get("name") == "ray-head"), containers[0] if containers else {})
+    return head.get("image")
+
+
+def compact_raycluster(obj: Dict[str, Any]) -> Dict[str, Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    head_template = ((spec.get("headGroupSpec") or {}).get("template") or {}).get("spec") or {}
+    return {
+        "name": (obj.get("metadata") or {}).get("name"),
+        "api_version": obj.get("apiVersion"),
+        "ray_version": spec.get("rayVersion"),
+        "head_image": _image_of(head_template),
+        "autoscaling": spec.get("enableInTreeAutoscaling"),
+        "idle_timeout_s": (spec.get("autoscalerOptions") or {}).get("idleTimeoutSeconds"),
+        "worker_groups": [{"name": g.get("groupName"), "replicas": g.get("replicas"), "min": g.get("minReplicas"),
+                           "max": g.get("maxReplicas")} for g in spec.get("workerGroupSpecs") or []],
+        "state": status.get("state"),
+        "reason": status.get("reason"),
+        "conditions": _conditions(obj),
+        "status": {k: status.get(k) for k in ("availableWorkerReplicas", "readyWorkerReplicas", "desiredWorkerReplicas",
+                                              "minWorkerReplicas", "maxWorkerReplicas") if k in status},
+    }
+
+
+def compact_service(obj: Dict[str, Any]) -> Dict[str, Any]:
+    spec = obj.get("spec") or {}
+    return {"name": (obj.get("metadata") or {}).get("name"), "type": spec.get("type"),
+            "ports": [{"name": p.get("name"), "port": p.get("port"), "target_port": p.get("targetPort")} for p in spec.get("ports") or []]}
