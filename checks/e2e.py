@@ -1,4 +1,9 @@
-"""The end-to-end proof: the platform's Fibonacci job through the client's own Ray."""
+"""The end-to-end proof: the platform's Fibonacci job through the client's own Ray.
+
+The job hands ``ray.init`` what the user's own ``ray.init`` would get: the Ray Client address (given, or derived
+from a Ray Jobs URL), or a GCS address exactly as given, so that it joins the cluster as a driver the way the
+user's code would, and the verdict predicts the real thing.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,12 @@ from typing import Any, Dict
 
 from preflight.checks import fib_job
 from preflight.checks.fib_job import MARKER
+from preflight.checks.reachability import client_suggestion, node_here
 from preflight.child_job import job_budget, run_script
+from preflight.errors import Unavailable
 from preflight.model import Outcome, as_list, failed, formatted, passed, said, unreadable
 from preflight.registry import check, probe
+from preflight.target import GCS
 
 #: Seconds kept back from the deadline to kill the job and report.
 _MARGIN_S = 0.5
@@ -23,7 +31,11 @@ def run_job(address: str, size: int, tasks: int, timeout: float) -> Dict[str, An
 def fibonacci_run(target, config, ctx, ray_client) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """Connect with the client's Ray, run the Fibonacci tasks, verify them, disconnect."""
     budget = job_budget(ray_client, ctx, _MARGIN_S, 1, "to run the job")
-    return run_job(target.address, config.fib_size, config.fib_tasks, budget)
+    if target.form == GCS and node_here(ray_client, target) is False:
+        # Ray would wait for a node on this machine (60 s in Ray 2.60) and fail: reachability says so and what to type.
+        raise Unavailable(f"ray.init({target.init_address!r}) joins as a driver, and no Ray node of that cluster runs on this machine "
+                          "(see reachability)")
+    return run_job(target.init_address, config.fib_size, config.fib_tasks, budget)
 
 
 def _first_line(text: str) -> str:
@@ -38,14 +50,18 @@ def fibonacci(fibonacci_run, config) -> Outcome:  # type: ignore[no-untyped-def]
     problem = unreadable(fibonacci_run=run)
     if problem:
         return problem
-    details = {k: run.get(k) for k in ("stage", "size", "tasks", "init_s", "init_retried", "local_s", "remote_s", "shutdown_s",
+    details = {k: run.get(k) for k in ("stage", "connected_as", "size", "tasks", "init_s", "init_retried", "local_s", "remote_s", "shutdown_s",
                                        "nodes", "wall_s") if run.get(k) is not None}
+    target = config.target
+    driver = target.form == GCS
+    details["init_address"] = target.init_address
     if run.get("ok"):
         nodes = len(as_list(run.get("nodes")))
+        how = f"ray.init({target.init_address!r}) as a driver" if driver else "ray.init"
         return passed(
             f"{run.get('tasks')} tasks of size {formatted(run.get('size'), ',')} ran on {nodes} node(s) and matched the local "
             f"results (remote {formatted(run.get('remote_s'), '.2f')} s, local {formatted(run.get('local_s'), '.2f')} s; "
-            f"ray.init {formatted(run.get('init_s'), '.1f')} s)",
+            f"{how} {formatted(run.get('init_s'), '.1f')} s)",
             **details,
         )
     stage = run.get("stage")
@@ -54,12 +70,20 @@ def fibonacci(fibonacci_run, config) -> Outcome:  # type: ignore[no-untyped-def]
         details["stderr_tail"] = run["stderr_tail"]
     if stage == "import":
         return failed(f"Ray cannot be imported: {error}", 'pip install "ray[client]"', **details)
+    if stage == "init" and driver:
+        return failed(f"ray.init({target.init_address!r}) failed to join the cluster as a driver: {_first_line(error)}",
+                      "a driver needs a Ray node of that cluster on this machine and the cluster's exact Ray and Python; "
+                      f"from outside the cluster use the Ray Client: {client_suggestion(target)}", **details)
     if stage == "init":
         return failed(f"ray.init failed: {_first_line(error)}", "read the message above; run `ray-preflight -v` for details",
                       **details)
     if stage == "done" and run.get("mismatches"):
         return failed(f"{run['mismatches']} of {run.get('tasks')} remote results differ from the local computation",
                       "the workers compute differently: compare the server's packages with yours", **details)
+    if stage == "timeout" and driver:
+        return failed(f"{error} (ray.init({target.init_address!r}) joins as a driver, and waits up to 60 s for a Ray node of that "
+                      "cluster on this machine)", f"from outside the cluster use the Ray Client: {client_suggestion(target)}; "
+                      f"else raise --timeout (now {config.timeout_s:g} s)", **details)
     if stage == "timeout":
         return failed(error, f"raise --timeout (now {config.timeout_s:g} s) or lower --fib-size", **details)
     return failed(f"the job failed at {stage}: {_first_line(error)}", "run `ray-preflight -v` for the worker's error",

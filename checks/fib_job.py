@@ -5,6 +5,9 @@ so that the Ray connection it opens always closes (the child exits) and a hang c
 loaded under a module name no worker can import, so cloudpickle ships its functions by value (the cluster's
 workers do not have this tool installed). Its remote functions must use nothing from this tool; the driver
 side imports only ``preflight.child_job.interrupt_after``.
+
+``address`` is what the user's own ``ray.init`` gets: a Ray Client address (``ray://``), or a GCS address
+(``host:port``), with which ``ray.init`` joins the cluster as a driver; ``connected_as`` records which one Ray made of it.
 """
 
 from __future__ import annotations
@@ -51,10 +54,10 @@ def installed(names: List[str]) -> Dict[str, Any]:
 _SERVER_START_FAILED = ("Starting Ray client server failed", "Initialization failure from server")
 
 
-def _init(ray: Any, address: str, out: Dict[str, Any]) -> None:
+def _init(ray: Any, address: str, out: Dict[str, Any]) -> Any:
     """``ray.init``, retried once (and reported) when the server failed to start its per-client server."""
     try:
-        ray.init(address)
+        return ray.init(address)
     except Exception as exc:  # noqa: BLE001 - only that one server-side failure is retried
         if not any(text in str(exc) for text in _SERVER_START_FAILED):
             raise
@@ -64,7 +67,7 @@ def _init(ray: Any, address: str, out: Dict[str, Any]) -> None:
         except Exception:  # noqa: BLE001 - nothing to close
             pass
         time.sleep(2)
-        ray.init(address)
+        return ray.init(address)
 
 
 def _node_id(ray: Any) -> str:
@@ -91,8 +94,10 @@ def main(spec: str) -> Dict[str, Any]:
         from preflight.child_job import interrupt_after
 
         with interrupt_after():
-            _init(ray, args["address"], out)
+            context = _init(ray, args["address"], out)
         connected = True
+        # A Ray Client session gives a ClientContext; joining as a driver through the GCS, a RayContext.
+        out["connected_as"] = "ray-client" if type(context).__name__ == "ClientContext" else "driver"
         out["init_s"] = time.perf_counter() - t0
 
         @ray.remote

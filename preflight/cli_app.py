@@ -15,7 +15,9 @@ def _targeting() -> Dict[str, Tuple[Any, Any]]:
     from preflight.config import DEFAULT_FIB_SIZE, DEFAULT_TIMEOUT_S
 
     return {
-        "address": (Optional[str], typer.Option(None, "--address", "-a", help="ray://host:port (else RAY_ADDRESS, else the profile's).")),
+        "address": (Optional[str], typer.Option(None, "--address", "-a", help="ray://host:port (Ray Client), host:port (a GCS: "
+                                               "ray.init joins as a driver) or http(s)://host:8265 (Ray Jobs); else RAY_ADDRESS, "
+                                               "else the profile's.")),
         "profile": (Optional[str], typer.Option(None, "--profile", "-p", help="What the platform release expects (see `profiles`).")),
         "dashboard_url": (Optional[str], typer.Option(None, "--dashboard-url", help="The dashboard URL (else the profile's, else head:8265).")),
         "domain": (Optional[str], typer.Option(None, "--domain", help="Fills the profile's dashboard URL pattern.")),

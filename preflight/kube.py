@@ -240,7 +240,7 @@ def _transport_message(exc: BaseException, access: KubeAccess) -> str:
     text = _one_line(exc)
     lowered = text.lower()
     if "timed out" in lowered or "timeout" in lowered:
-        return f"the Kubernetes API at {access.server} did not answer within {access.timeout[1]:g} s"
+        return f"the Kubernetes API at {access.server} did not answer within {access.timeout[1]:.1f} s"
     if "refused" in lowered:
         return f"the Kubernetes API at {access.server} refused the connection"
     if "certificate" in lowered or "ssl" in lowered:

@@ -102,6 +102,8 @@ class Report:
     #: Warnings fail the run too (``--strict``).
     strict: bool = False
 
+    #: How the target was given and resolved (``Target.to_dict()``: the address form, sources, derived addresses).
+    target: Dict[str, Any] = field(default_factory=dict)
     #: Check ids that were selected but produced no result (the runner fills it; never expected, but a verdict
     #: must not be given on evidence that is not there).
     missing: List[str] = field(default_factory=list)
@@ -167,11 +169,7 @@ class Report:
             "verdict": self.verdict,
             "verdict_reason": self.verdict_reason(),
             "profile": self.profile,
-            "target": {
-                "address": self.address,
-                "dashboard_url": self.dashboard_url,
-                "gcs_address": self.gcs_address,
-            },
+            "target": dict(self.target, address=self.address, dashboard_url=self.dashboard_url, gcs_address=self.gcs_address),
             "duration_s": round(self.duration_s, 4),
             "results": [r.to_dict() for r in self.results],
             "tool_version": self.tool_version,

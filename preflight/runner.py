@@ -110,6 +110,7 @@ def run(
         address=config.target.address,
         dashboard_url=config.target.dashboard_url,
         gcs_address=config.target.gcs_address,
+        target=config.target.to_dict(),
         results=results,
         facts=scheduler.public_facts(),
         timings=scheduler.timings,

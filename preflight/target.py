@@ -1,7 +1,15 @@
-"""Where to look: the Ray Client address, the GCS address and the dashboard URL.
+"""Where to look: the address as Ray reads it, the GCS address and the dashboard URL.
 
-Resolution follows ``ray.init``: ``--address`` > ``RAY_ADDRESS`` > the profile's default.
-Accepted forms: ``ray://host:port``, ``host:port`` and ``host`` (port 10001).
+Resolution follows ``ray.init``: ``--address`` > ``RAY_ADDRESS`` > the profile's default. An address takes one of
+three forms, each read the way Ray reads it:
+
+* ``ray://host[:port]``: the Ray Client (port 10001 when left out). ``ray.init`` connects through the Ray Client
+  server, from any machine that reaches it.
+* ``host:port`` (no scheme): the cluster's GCS. ``ray.init`` then joins the cluster *as a driver*: that works only
+  on a machine that runs a Ray node of that cluster, which every node can reach back, with the cluster's exact Ray
+  and Python. A bare ``host`` (no port) is refused by ``ray.init`` ("Invalid address format"), and so here.
+* ``http(s)://host[:port]``: the dashboard, which serves the Ray Jobs API (what ``ray job submit`` reads from
+  ``RAY_ADDRESS``). ``ray.init`` refuses it; the Ray Client address is derived as ``ray://host:10001``.
 """
 
 from __future__ import annotations
@@ -18,12 +26,18 @@ from preflight.profiles import Profile
 CLIENT_PORT = 10001
 GCS_PORT = 6379
 DASHBOARD_PORT = 8265
+#: The forms of an address (``Target.form``, ``address_form`` in the JSON output).
+RAY_CLIENT = "ray-client"
+GCS = "gcs"
+JOBS = "jobs"
 _LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 _MAX_INPUT = 1024
 
 
 @dataclass(frozen=True)
 class Target:
+    #: Where ``ray.init`` connects: the Ray Client server (given, or derived from a Ray Jobs address) or, for a GCS
+    #: address, the GCS.
     host: str
     port: int
     gcs_host: str
@@ -31,10 +45,30 @@ class Target:
     dashboard_url: str
     address_source: str
     dashboard_source: str
+    #: ``ray-client``, ``gcs`` or ``jobs``: the form the address was given in.
+    form: str = RAY_CLIENT
+    #: The address as given (surrounding whitespace removed).
+    given: str = ""
 
     @property
     def address(self) -> str:
+        """The address in the form it was given: ``ray://host:port``, ``host:port`` (a GCS) or the Ray Jobs URL."""
+        if self.form == GCS:
+            return join_host_port(self.host, self.port)
+        if self.form == JOBS:
+            return self.dashboard_url
         return f"ray://{join_host_port(self.host, self.port)}"
+
+    @property
+    def client_address(self) -> Optional[str]:
+        """The Ray Client address, given or derived; None for a GCS address (``ray.init`` does not use the Ray Client then)."""
+        return None if self.form == GCS else f"ray://{join_host_port(self.host, self.port)}"
+
+    @property
+    def init_address(self) -> str:
+        """What the tool's jobs hand ``ray.init`` to do what the user's ``ray.init`` does: the GCS address exactly as
+        given, else the Ray Client address."""
+        return (self.given or self.address) if self.form == GCS else f"ray://{join_host_port(self.host, self.port)}"
 
     @property
     def gcs_address(self) -> str:
@@ -43,7 +77,10 @@ class Target:
     def to_dict(self) -> dict:
         return {
             "address": self.address,
+            "address_form": self.form,
             "address_source": self.address_source,
+            "client_address": self.client_address,
+            "init_address": self.init_address,
             "gcs_address": self.gcs_address,
             "dashboard_url": self.dashboard_url,
             "dashboard_source": self.dashboard_source,
@@ -97,11 +134,8 @@ def _check_port(text: str, what: str, original: str) -> int:
     return port
 
 
-def split_host_port(
-    text: str, default_port: int, what: str = "address", original: Optional[str] = None
-) -> Tuple[str, int]:
-    """Split ``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address."""
-    original = text if original is None else original
+def _split(text: str, what: str, original: str, example_port: int) -> Tuple[str, Optional[int]]:
+    """Split ``host``, ``host:port``, ``[v6]``, ``[v6]:port`` or a bare IPv6 address; the port is None when absent."""
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
@@ -112,24 +146,52 @@ def split_host_port(
         except ValueError:
             raise UsageError(f"{what} {_shown(original)}: {_shown(host)} is not an IPv6 address") from None
         if not rest:
-            return host, default_port
+            return host, None
         if not rest.startswith(":"):
             raise UsageError(f"{what} {_shown(original)}: unexpected {_shown(rest)} after the IPv6 address")
         return host, _check_port(rest[1:], what, original)
     if text.count(":") > 1:
         try:
-            return str(ipaddress.IPv6Address(text)), default_port
+            return str(ipaddress.IPv6Address(text)), None
         except ValueError:
             raise UsageError(
-                f"{what} {_shown(original)}: write IPv6 addresses in brackets, e.g. ray://[::1]:{default_port}"
+                f"{what} {_shown(original)}: write IPv6 addresses in brackets, e.g. "
+                + (f"ray://[::1]:{example_port}" if example_port == CLIENT_PORT else f"[::1]:{example_port}")
             ) from None
     host, sep, port_text = text.partition(":")
-    port = _check_port(port_text, what, original) if sep else default_port
+    port = _check_port(port_text, what, original) if sep else None
     return _check_host(host, what, original), port
 
 
-def parse_address(text: str, what: str = "address") -> Tuple[str, int]:
-    """Parse a Ray Client address into (host, port); raise ``UsageError`` with one clear line."""
+def split_host_port(
+    text: str, default_port: int, what: str = "address", original: Optional[str] = None
+) -> Tuple[str, int]:
+    """Split ``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address (``default_port`` when it has none)."""
+    host, port = _split(text, what, text if original is None else original, default_port)
+    return host, default_port if port is None else port
+
+
+def _typed(host: str) -> str:
+    """A host as the user would type it in an address (IPv6 in brackets); a long one as ``<host>``."""
+    if len(host) > 60:
+        return "<host>"
+    return f"[{host}]" if ":" in host else host
+
+
+@dataclass(frozen=True)
+class Address:
+    """One address, parsed as Ray reads it."""
+
+    form: str
+    #: Where ``ray.init`` connects: the Ray Client server (given, or derived from a Ray Jobs URL) or the GCS.
+    host: str
+    port: int
+    #: The Ray Jobs URL (the dashboard) of a ``jobs`` address.
+    url: Optional[str] = None
+
+
+def parse(text: str, what: str = "address") -> Address:
+    """Parse an address as ``ray.init`` (and ``ray job submit``) would read it; raise ``UsageError`` with one clear line."""
     original = text = _text(text, what, "ray://host:port")
     text = text.strip()
     if not text:
@@ -138,27 +200,51 @@ def parse_address(text: str, what: str = "address") -> Tuple[str, int]:
         raise UsageError(f"{what} is {len(text)} characters long: give ray://host:port")
     if any(ch.isspace() for ch in text) or not text.isprintable():
         raise UsageError(f"{what} {_shown(original)} contains spaces or control characters")
-    if text.lower() in ("auto", "local", "localhost:auto"):
-        raise UsageError(
-            f"{what} {text!r} means a Ray started on this machine; give ray://host:port, or use --local"
-        )
+    lowered = text.lower()
+    if lowered == "auto":
+        raise UsageError(f"{what} 'auto' makes ray.init join the Ray started on this machine with `ray start`: "
+                         "give that cluster's address (ray://host:10001), or use --local to check a throwaway head")
+    if lowered == "local":
+        raise UsageError(f"{what} 'local' makes ray.init start a new Ray on this machine, so there is no cluster to check: "
+                         "give ray://host:10001, or use --local to check a throwaway head")
+    if lowered == "localhost:auto":
+        raise UsageError(f"{what} {text!r} means a Ray started on this machine; give ray://host:port, or use --local")
     if "://" in text:
         scheme, _, rest = text.partition("://")
+        if scheme.lower() in ("http", "https"):
+            url = parse_dashboard_url(text, what)
+            return Address(JOBS, _check_host(urlsplit(url).hostname or "", what, original), CLIENT_PORT, url)
         if scheme.lower() != "ray":
-            hint = " (a dashboard URL goes in --dashboard-url)" if scheme.lower() in ("http", "https") else ""
             named = f", not {scheme}://" if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,15}", scheme) else ""
-            raise UsageError(f"{what} {_shown(original)}: expected ray://host:port{named}{hint}")
-        text = rest
+            raise UsageError(f"{what} {_shown(original)}: expected ray://host:port (Ray Client), host:port (GCS) "
+                             f"or http(s)://host:port (Ray Jobs){named}")
+        if "/" in rest or "?" in rest or "#" in rest or "@" in rest:
+            raise UsageError(f"{what} {_shown(original)}: expected ray://host:port with nothing after the port")
+        host, port = split_host_port(rest, CLIENT_PORT, what, original)
+        return Address(RAY_CLIENT, host, port)
     if "/" in text or "?" in text or "#" in text or "@" in text:
-        raise UsageError(f"{what} {_shown(original)}: expected ray://host:port with nothing after the port")
-    return split_host_port(text, CLIENT_PORT, what, original)
+        raise UsageError(f"{what} {_shown(original)}: expected ray://host:port or host:port with nothing after the port")
+    host, maybe_port = _split(text, what, original, GCS_PORT)
+    if maybe_port is None:
+        brackets = " (IPv6 addresses go in brackets)" if ":" in host and not text.startswith("[") else ""
+        raise UsageError(f"{what} {_shown(original)} has no port, and ray.init refuses an address without one "
+                         f"(\"Invalid address format\"): give ray://{_typed(host)}:{CLIENT_PORT} for the Ray Client, "
+                         f"or {_typed(host)}:{GCS_PORT} to join as a driver through the GCS{brackets}")
+    return Address(GCS, host, maybe_port)
 
 
-def parse_dashboard_url(text: str) -> str:
-    original = _text(text, "dashboard URL", "http://host:8265")
+def parse_address(text: str, what: str = "address") -> Tuple[str, int]:
+    """Parse an address into the (host, port) ``ray.init`` connects to (the Ray Client server, or the GCS of a
+    ``host:port`` address); raise ``UsageError`` with one clear line."""
+    parsed = parse(text, what)
+    return parsed.host, parsed.port
+
+
+def parse_dashboard_url(text: str, what: str = "dashboard URL") -> str:
+    original = _text(text, what, "http://host:8265")
     text = original.strip()
     if not text or any(ch.isspace() for ch in text) or not text.isprintable() or len(text) > _MAX_INPUT:
-        raise UsageError(f"dashboard URL {_shown(original)} is not a URL")
+        raise UsageError(f"{what} {_shown(original)} is not a URL")
     if "://" not in text:
         text = "http://" + text
     try:
@@ -166,17 +252,17 @@ def parse_dashboard_url(text: str) -> str:
         port = parts.port
     except ValueError as exc:  # its text may repeat part of the URL, a password included: not shown
         why = "the port is not a number from 1 to 65535" if "port" in str(exc).lower() else "not a valid URL"
-        raise UsageError(f"dashboard URL {_shown(original)}: {why}") from None
+        raise UsageError(f"{what} {_shown(original)}: {why}") from None
     if parts.scheme not in ("http", "https"):
-        raise UsageError(f"dashboard URL {_shown(original)}: expected http:// or https://")
+        raise UsageError(f"{what} {_shown(original)}: expected http:// or https://")
     if not parts.hostname:
-        raise UsageError(f"dashboard URL {_shown(original)} has no host name")
+        raise UsageError(f"{what} {_shown(original)} has no host name")
     if "@" in parts.netloc:  # the tool would not send them, and every report would repeat them
-        raise UsageError(f"dashboard URL {_shown(original)}: leave the credentials (user:password@) out; "
+        raise UsageError(f"{what} {_shown(original)}: leave the credentials (user:password@) out; "
                          "the dashboard's API is read without them")
-    _check_host(parts.hostname, "dashboard URL", original)
+    _check_host(parts.hostname, what, original)
     if port == 0:
-        raise UsageError(f"dashboard URL {_shown(original)}: port 0 is not usable")
+        raise UsageError(f"{what} {_shown(original)}: port 0 is not usable")
     return text if text.endswith("/") or parts.path else text + "/"
 
 
@@ -199,21 +285,34 @@ def resolve(
         raise UsageError(
             "no address: pass --address ray://host:port, set RAY_ADDRESS, or choose a profile with a default (fy23-q2)"
         )
-    host, port = parse_address(text, "address" if source != "RAY_ADDRESS" else "RAY_ADDRESS")
+    what = "RAY_ADDRESS" if source == "RAY_ADDRESS" else "address"
+    parsed = parse(text, what)
+    host, port = parsed.host, parsed.port
+    given = text.strip()
 
     if gcs_address:
         gcs_host, gcs_port = split_host_port(_text(gcs_address, "GCS address", "host:6379").strip(), GCS_PORT, "GCS address")
+        if parsed.form == GCS and (gcs_host, gcs_port) != (host, port):
+            raise UsageError(f"{what} {_shown(given)} is itself a GCS address, and --gcs-address "
+                             f"{join_host_port(gcs_host, gcs_port)} names another: leave --gcs-address out")
     else:
-        gcs_host, gcs_port = host, GCS_PORT
+        gcs_host, gcs_port = host, (port if parsed.form == GCS else GCS_PORT)
 
     if domain is not None:
         domain = _text(domain, "domain", "example.com").strip().strip(".")
         _check_host(domain, "domain", domain)
-    if dashboard_url:
+    named = "--address" if source == "flag" else source
+    if parsed.form == JOBS and parsed.url is not None:
+        url, dash_source = parsed.url, f"the Ray Jobs address ({named})"
+        if dashboard_url and parse_dashboard_url(dashboard_url) != url:
+            raise UsageError(f"{what} {_shown(given)} is a Ray Jobs address (the dashboard), and --dashboard-url "
+                             f"{_shown(parse_dashboard_url(dashboard_url))} names another: give one of them")
+        source = f"derived from the Ray Jobs address ({named})"
+    elif dashboard_url:
         url, dash_source = parse_dashboard_url(dashboard_url), "flag"
     elif profile.dashboard_url and ("{domain}" not in profile.dashboard_url or domain):
         url = parse_dashboard_url(profile.dashboard_url.format(domain=domain or ""))
         dash_source = f"profile {profile.name}"
     else:
         url, dash_source = f"http://{join_host_port(host, DASHBOARD_PORT)}/", "head host"
-    return Target(host, port, gcs_host, gcs_port, url, source, dash_source)
+    return Target(host, port, gcs_host, gcs_port, url, source, dash_source, parsed.form, given)

@@ -153,6 +153,10 @@ def test_the_whole_run_deadline_holds_when_every_server_is_silent() -> None:
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     results = json.loads(proc.stdout)["results"]
     timed_out = [r for r in results if r["status"] == "error" and f"timed out after {deadline} s" in r["summary"]]
-    assert {r["id"] for r in timed_out} >= {"reachability", "kubernetes"}, results
+    assert "reachability" in {r["id"] for r in timed_out}, results
+    # the Kubernetes read's own timeout is held under the deadline: it ends just before it, or the deadline ends it
+    kubernetes = next(r for r in results if r["id"] == "kubernetes")
+    assert kubernetes["status"] == "error", kubernetes
+    assert f"timed out after {deadline} s" in kubernetes["summary"] or "did not answer within" in kubernetes["summary"], kubernetes
     # only the checks that need no server may pass: the installed packages, and no proxy variable set
     assert not [r for r in results if r["status"] == "pass" and r["id"] not in ("client-packages", "proxy")], results

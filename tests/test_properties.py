@@ -326,7 +326,10 @@ SEEDS: Dict[str, List[Any]] = {
     "endpoint": [{"host": "head", "port": 10001, "ok": True, "addresses": ["10.0.0.2"], "dns_ms": 1.0, "tcp_ms": 0.5},
                  {"host": "head", "port": 10001, "ok": False, "error_kind": "refused", "error": "head:10001 refused"}],
     "ray_client": [{"ok": True, "ping_ms": 2.5, "grpc_status": 0, "answer": {"ray_version": "2.2.0"}},
-                   {"ok": False, "error_kind": "silent", "error": "head:10001 sent no answer"}],
+                   {"ok": False, "error_kind": "silent", "error": "head:10001 sent no answer"},
+                   {"service": "gcs", "ok": True, "gcs_ms": 3.0, "cluster_metadata": True, "local_raylets": ["10.0.0.2:6379"]},
+                   {"service": "gcs", "ok": True, "gcs_ms": 3.0, "cluster_metadata": True, "local_raylets": []},
+                   {"service": "gcs", "ok": False, "error_kind": "not-gcs", "error": "head:6379 answers gRPC but not as a Ray GCS"}],
     "client": [client_facts(), client_facts(ray=None),
                client_facts(ray="2.1.0", protocol="2022-10-05", pydantic="2.5.0", numpy="1.24.0",
                             requirements=[{"name": "grpcio", "specifier": ">=1.42", "installed": "1.40", "extra": "client"},
@@ -362,10 +365,12 @@ SEEDS: Dict[str, List[Any]] = {
 
 #: The built-in checks (plugins of other distributions are theirs to test).
 CHECKS = {c.id: c for c in registry.checks().values() if c.origin == "built-in"}
-#: Real run settings: each profile, with a head named by a short name, by its KubeRay service and by an IPv6 address.
+#: Real run settings: each profile, with a head named by a short name, by its KubeRay service and by an IPv6 address,
+#: and in each form an address takes (Ray Client, GCS, Ray Jobs URL).
 CONFIGS = [config.build(address, profile=name, environ={}, fib_tasks=2)
            for name in profiles.names()
-           for address in ("ray://head:10001", "ray://ray-cluster-kuberay-head-svc.kuberay:10001", "ray://[::1]:10001")]
+           for address in ("ray://head:10001", "ray://ray-cluster-kuberay-head-svc.kuberay:10001", "ray://[::1]:10001",
+                           "head:6379", "[::1]:6379", "http://head:8265", "https://ray-dashboard.example.com/")]
 
 
 @functools.lru_cache(maxsize=None)
