@@ -5,6 +5,8 @@ the imports below is the order in which the checks are shown.
 # isort: off
 from preflight.checks import reachability  # noqa: F401
 from preflight.checks import proxy  # noqa: F401
+from preflight.checks import auth  # noqa: F401
+from preflight.checks import ray_tls  # noqa: F401
 from preflight.checks import client  # noqa: F401
 from preflight.checks import client_packages  # noqa: F401
 from preflight.checks import server  # noqa: F401

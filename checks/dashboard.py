@@ -9,6 +9,7 @@ from preflight.checks.reachability import require_head
 from preflight.dashboard_api import read_api
 from preflight.model import Missing, Outcome, dig, failed, passed, reason_of, said, skipped, unreadable, warned
 from preflight.net import CERT_VERIFY_FAILED, TlsOptions
+from preflight.ray_security import channel
 from preflight.registry import check, probe
 from preflight.target import JOBS, join_host_port
 
@@ -23,7 +24,8 @@ def dashboard(target, endpoint, ctx) -> Dict[str, Any]:  # type: ignore[no-untyp
     facts: Dict[str, Any] = {"url": base, "ok": False}
     if urlsplit(base).scheme == "https":
         facts["tls"] = {"verified": not tls.insecure, "ca_bundle": tls.ca_bundle}
-    version = read_api(base + "api/version", ctx.timeout(), tls)
+    headers = channel(ctx).http_headers()
+    version = read_api(base + "api/version", ctx.timeout(), tls, headers)
     if version["kind"] != "json":
         facts.update(error_kind=version["kind"], error=version["error"], unreachable=version.get("unreachable", False))
         if "tls_error" in version:
@@ -34,7 +36,7 @@ def dashboard(target, endpoint, ctx) -> Dict[str, Any]:  # type: ignore[no-untyp
         facts.update(error_kind="not-ray", error=f"{base}api/version answers JSON, but not the Ray dashboard's")
         return facts
     facts.update(ok=True, ray_version=body.get("ray_version"), ray_commit=body.get("ray_commit"), version_ms=version["ms"])
-    status = read_api(base + "api/cluster_status", ctx.timeout(), tls)
+    status = read_api(base + "api/cluster_status", ctx.timeout(), tls, headers)
     if status["kind"] == "json" and isinstance(status["json"], dict):
         facts["cluster_status"] = status["json"].get("data", status["json"])
     else:

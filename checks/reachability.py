@@ -19,6 +19,7 @@ from preflight.errors import Unavailable
 from preflight.model import Missing, Outcome, as_list, failed, formatted, passed, said, unreadable, warned
 from preflight.net import NetError, connect, resolve
 from preflight.ray_rpc import kv_get, ping, ping_answer, status_name
+from preflight.ray_security import channel, security_finding
 from preflight.registry import check, probe
 from preflight.target import CLIENT_PORT, GCS, GCS_PORT, JOBS, join_host_port
 
@@ -83,10 +84,13 @@ def ray_client(endpoint, target, ctx) -> Dict[str, Any]:  # type: ignore[no-unty
     if target.form == GCS:
         return _gcs_answer(target, ctx)
     try:
-        reply = ping(target.host, target.port, ctx.timeout())
+        reply = ping(target.host, target.port, ctx.timeout(), channel(ctx))
     except NetError as exc:
         return {"ok": False, "error_kind": exc.kind, "error": exc.message}
     facts: Dict[str, Any] = {"ping_ms": round(reply.elapsed_s * 1000, 1), "grpc_status": reply.status}
+    if reply.status == 16:  # UNAUTHENTICATED: token authentication (Ray 2.52+) and no (or a wrong) token
+        facts.update(ok=False, error_kind="unauthenticated", error=reply.message or "UNAUTHENTICATED")
+        return facts
     if reply.status != 0:
         code = status_name(reply.status)
         facts.update(
@@ -109,7 +113,7 @@ def _gcs_answer(target, ctx) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     facts: Dict[str, Any] = {"service": "gcs", "ok": False}
     t0 = time.monotonic()
     try:
-        metadata = kv_get(target.host, target.port, "CLUSTER_METADATA", "cluster", ctx.timeout())
+        metadata = kv_get(target.host, target.port, "CLUSTER_METADATA", "cluster", ctx.timeout(), channel(ctx))
     except NetError as exc:
         facts.update(error_kind=exc.kind, error=exc.message)
         return facts
@@ -188,6 +192,9 @@ def reachability(endpoint, target, profile, ray_client=None) -> Outcome:  # type
     if not client.get("ok"):
         kind = client.get("error_kind", "")
         summary = said(client.get("error"), f"no Ray Client answer from {where}")
+        secured = security_finding(kind, summary, where)
+        if secured:
+            return failed(secured[0] + said_more, secured[1], error_kind=kind, **details)
         if kind == "silent":
             summary = summary.replace("sent no answer", "sent no Ray Client answer")
         elif kind in ("http1", "not-grpc", "tls"):
@@ -234,6 +241,9 @@ def _gcs_reachability(endpoint: Dict[str, Any], target: Any, namespace: str, ans
     if not answer.get("ok"):
         kind = answer.get("error_kind", "")
         summary = said(answer.get("error"), f"no answer from the GCS at {where}")
+        secured = security_finding(kind, summary, where)
+        if secured:
+            return failed(secured[0], secured[1], error_kind=kind, **details)
         if kind in ("http1", "not-grpc", "tls", "not-gcs"):
             summary = f"answers, but is not a Ray GCS: {summary}"
         return failed(summary, _gcs_remedy(kind, target, namespace), error_kind=kind, **details)

@@ -9,6 +9,7 @@ from preflight.checks.reachability import require_head
 from preflight.errors import Unavailable
 from preflight.net import NetError
 from preflight.ray_rpc import kv_get
+from preflight.ray_security import channel, security_finding
 from preflight.registry import probe
 
 
@@ -18,9 +19,10 @@ def server(target, endpoint, ctx) -> Dict[str, Any]:  # type: ignore[no-untyped-
     require_head(endpoint, target.gcs_host)
     where = target.gcs_address
     try:
-        raw = kv_get(target.gcs_host, target.gcs_port, "CLUSTER_METADATA", "cluster", ctx.timeout())
+        raw = kv_get(target.gcs_host, target.gcs_port, "CLUSTER_METADATA", "cluster", ctx.timeout(), channel(ctx))
     except NetError as exc:
-        raise Unavailable(f"GCS at {where} not readable: {exc.message}") from None
+        secured = security_finding(exc.kind, exc.message, f"the GCS at {where}")
+        raise Unavailable(secured[0] if secured else f"GCS at {where} not readable: {exc.message}") from None
     if raw is None:
         raise Unavailable(f"GCS at {where} holds no CLUSTER_METADATA")
     try:

@@ -160,7 +160,8 @@ def create(plan: Plan, build: Callable[[], Any], *, command_line: str,
         timings["checks_s"] = time.monotonic() - t0
         t1 = time.monotonic()
         budget = max(2.0, min(2 * config.connect_timeout_s + 1, 30.0))
-        snapshot = collect(report, budget, TlsOptions(config.ca_bundle, config.insecure), resources.kube_access)
+        headers = resources.ray_channel.http_headers() if resources.ray_channel is not None else None
+        snapshot = collect(report, budget, TlsOptions(config.ca_bundle, config.insecure), resources.kube_access, headers)
         timings["cluster_s"] = time.monotonic() - t1
     files = _files(plan, report, snapshot, usage_error, command_line, timings)
     written = _write(plan.path, plan.stamp, files, plan.redactor)

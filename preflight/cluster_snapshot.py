@@ -47,17 +47,19 @@ class Snapshot:
         return rows
 
 
-def collect(report: Report, budget_s: float, tls: Any = None, kube_access: Any = None) -> Snapshot:
+def collect(report: Report, budget_s: float, tls: Any = None, kube_access: Any = None,
+            headers: Optional[Dict[str, str]] = None) -> Snapshot:
     """Read every piece concurrently; the whole collection ends within ``budget_s`` (a piece still reading by then
-    is listed as timed out). ``kube_access`` is the Kubernetes client the run used (its ``Resources``), if any."""
+    is listed as timed out). ``kube_access`` is the Kubernetes client the run used (its ``Resources``), if any;
+    ``headers`` go with every dashboard request (the run's token, as its probes sent it)."""
     snapshot = Snapshot()
     tasks: Dict[str, Callable[[], Piece]] = {}
     _from_facts(report, snapshot)
     dashboard = as_dict(report.facts.get("dashboard"))
     if dashboard.get("ok"):
         base = str(dashboard.get("url"))
-        tasks["cluster/nodes.json"] = lambda: _nodes(base, budget_s, tls)
-        tasks["cluster/jobs.json"] = lambda: _jobs(base, budget_s, tls)
+        tasks["cluster/nodes.json"] = lambda: _nodes(base, budget_s, tls, headers)
+        tasks["cluster/jobs.json"] = lambda: _jobs(base, budget_s, tls, headers)
     else:
         why = _dashboard_reason(dashboard)
         snapshot.missing.update({"cluster/nodes.json": why, "cluster/jobs.json": why})
@@ -118,18 +120,18 @@ def _from_facts(report: Report, snapshot: Snapshot) -> None:
         snapshot.missing.update({"cluster/dashboard.json": why, "cluster/cluster_status.json": why})
 
 
-def _read_json(url: str, timeout: float, tls: Any) -> Any:
+def _read_json(url: str, timeout: float, tls: Any, headers: Optional[Dict[str, str]]) -> Any:
     from preflight.dashboard_api import read_api
 
-    answer = read_api(url, timeout, tls)
+    answer = read_api(url, timeout, tls, headers)
     if answer.get("kind") != "json":
         raise NotCollected(str(answer.get("error") or "no JSON answer"))
     return answer["json"]
 
 
-def _nodes(base: str, timeout: float, tls: Any) -> Piece:
+def _nodes(base: str, timeout: float, tls: Any, headers: Optional[Dict[str, str]]) -> Piece:
     """``GET /nodes?view=summary`` (the dashboard's own nodes table), at most ``MAX_NODES`` nodes."""
-    body = as_dict(_read_json(base + "nodes?view=summary", timeout, tls))
+    body = as_dict(_read_json(base + "nodes?view=summary", timeout, tls, headers))
     summary = as_list(dig(body, "data", "summary"))
     return {"count": len(summary), "shown": min(len(summary), MAX_NODES), "nodes": [_node(n) for n in dicts(summary)[:MAX_NODES]]}
 
@@ -143,9 +145,9 @@ def _node(node: Dict[str, Any]) -> Dict[str, Any]:
             "raylet": {k: raylet[k] for k in keep if k in raylet}}
 
 
-def _jobs(base: str, timeout: float, tls: Any) -> Piece:
+def _jobs(base: str, timeout: float, tls: Any, headers: Optional[Dict[str, str]]) -> Piece:
     """``GET /api/jobs/``: the newest ``MAX_JOBS`` jobs (their runtime environments go through redaction)."""
-    body = _read_json(base + "api/jobs/", timeout, tls)
+    body = _read_json(base + "api/jobs/", timeout, tls, headers)
     jobs = dicts(body if isinstance(body, list) else as_dict(body).get("jobs"))
     jobs.sort(key=lambda j: j.get("start_time") or 0, reverse=True)
     return {"count": len(jobs), "shown": min(len(jobs), MAX_JOBS), "jobs": jobs[:MAX_JOBS]}

@@ -46,9 +46,9 @@ def classify(answer: HttpAnswer, what: str) -> Dict[str, Any]:
         return {"kind": "garbage", "error": f"{answer.url} answered HTTP {status} but not with JSON ({len(body)} bytes)"}
 
 
-def read_api(url: str, timeout: float, tls: Optional[TlsOptions] = None) -> Dict[str, Any]:
+def read_api(url: str, timeout: float, tls: Optional[TlsOptions] = None, headers: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     try:
-        answer = http_get(url, timeout, tls=tls)
+        answer = http_get(url, timeout, tls=tls, headers=headers)
     except NetError as exc:
         # a TLS failure or bytes that are not HTTP are answers: something listens there
         failure = {"kind": exc.kind, "error": exc.message, "unreachable": exc.kind not in ("tls", "garbage")}

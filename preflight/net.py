@@ -15,7 +15,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 class NetError(Exception):
@@ -120,8 +120,10 @@ def grpc_unary(
     request: bytes,
     timeout: float,
     metadata: Optional[List[Tuple[str, str]]] = None,
+    tls: Any = None,
 ) -> GrpcReply:
-    """One unary gRPC call over plain-text HTTP/2, bounded by ``timeout`` from the first byte.
+    """One unary gRPC call over HTTP/2, bounded by ``timeout`` from the first byte: plain text, or TLS with the
+    ``ssl.SSLContext`` given (ALPN h2; the server's name checked against ``host``, as gRPC does).
 
     Implemented on ``h2`` so that the tool needs neither grpcio nor protobuf.
     """
@@ -132,13 +134,15 @@ def grpc_unary(
 
     started = time.monotonic()
     sock = connect(host, port, timeout)
+    if tls is not None:
+        sock = _tls_handshake(sock, tls, host, port, max(0.05, timeout - (time.monotonic() - started)))
     try:
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
         conn.initiate_connection()
         stream = conn.get_next_available_stream_id()
         headers = [
             (":method", "POST"),
-            (":scheme", "http"),
+            (":scheme", "https" if tls is not None else "http"),
             (":path", path),
             (":authority", _hp(host, port)),
             ("content-type", "application/grpc"),
@@ -172,7 +176,7 @@ def grpc_unary(
                 first = chunk.split(b"\r\n", 1)[0].decode("latin-1", "replace")
                 raise NetError("http1", f"{_hp(host, port)} speaks HTTP/1.x ({first!r}), not gRPC")
             if not got_any and chunk[:1] == b"\x16":
-                raise NetError("tls", f"{_hp(host, port)} expects TLS")
+                raise NetError("tls-required", f"{_hp(host, port)} expects TLS")
             got_any = True
             try:
                 events = conn.receive_data(chunk)
@@ -213,6 +217,29 @@ def grpc_unary(
             sock.close()
         except OSError:
             pass
+
+
+def _tls_handshake(sock: socket.socket, context: Any, host: str, port: int, timeout: float) -> socket.socket:
+    """TLS over a connected socket within ``timeout``; ``NetError('tls')`` with the cause in one line. A server that
+    answers the handshake with plain bytes (or closes) is ``tls-plain``: it does not speak TLS."""
+    import ssl
+
+    sock.settimeout(timeout)
+    try:
+        return context.wrap_socket(sock, server_hostname=host)  # type: ignore[no-any-return]
+    except ssl.SSLError as exc:
+        sock.close()
+        cause = _tls_cause(exc)
+        if "wrong version number" in cause or "record layer failure" in cause or "packet length too long" in cause:
+            raise NetError("tls-plain", f"{_hp(host, port)} does not speak TLS ({cause})", cause) from None
+        raise NetError("tls", f"TLS with {_hp(host, port)} failed: {cause}", cause) from None
+    except (socket.timeout, TimeoutError):
+        sock.close()
+        raise NetError("silent", f"{_hp(host, port)} accepted the connection but did not finish a TLS handshake within {timeout:g} s") from None
+    except OSError as exc:
+        sock.close()
+        raise NetError("tls-plain", f"{_hp(host, port)} closed the connection during the TLS handshake ({_reason(exc)}): "
+                                    "it does not speak TLS, or refused this client's certificate", _reason(exc)) from None
 
 
 @dataclass
@@ -284,10 +311,12 @@ def _tls_error(where: str, exc: BaseException) -> NetError:
     return NetError("tls", f"TLS with {where} failed: {cause}", cause)
 
 
-def http_get(url: str, timeout: float, max_body: int = MAX_BODY, tls: Optional[TlsOptions] = None) -> HttpAnswer:
+def http_get(url: str, timeout: float, max_body: int = MAX_BODY, tls: Optional[TlsOptions] = None,
+             headers: Optional[Dict[str, str]] = None) -> HttpAnswer:
     """GET ``url`` without following redirects; the whole exchange is bounded by ``timeout``.
 
-    ``tls`` says how an HTTPS server's certificate is verified (default: the default trust store).
+    ``tls`` says how an HTTPS server's certificate is verified (default: the default trust store); ``headers`` are
+    sent as well (credentials: never part of an error message).
     """
     import http.client
     import ssl
@@ -307,7 +336,7 @@ def http_get(url: str, timeout: float, max_body: int = MAX_BODY, tls: Optional[T
     if context is not None:
         handlers.append(urllib.request.HTTPSHandler(context=context))
     opener = urllib.request.build_opener(*handlers)
-    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "ray-preflight"})
+    request = urllib.request.Request(url, headers=dict({"Accept": "application/json", "User-Agent": "ray-preflight"}, **(headers or {})))
     started = time.monotonic()
     where = url.split("?")[0]
     try:
