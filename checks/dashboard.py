@@ -1,4 +1,8 @@
-"""The Ray dashboard: does it answer its REST API, or is something else in the way?"""
+"""The Ray dashboard: does it answer its REST API, or is something else in the way?
+
+The dashboard's requests carry the user's credentials for a sign-in in front of it (basic auth from the URL's
+``user:password@``, ``--dashboard-header``) besides the Ray auth token (``X-Ray-Authorization``); the facts and the
+messages name what was sent (a user name, header names), never a value."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Any, Dict, Optional
 from urllib.parse import urlsplit
 
 from preflight.checks.reachability import require_head
-from preflight.dashboard_api import read_api
+from preflight.dashboard_api import Credentials, read_api
 from preflight.model import Missing, Outcome, dig, failed, passed, reason_of, said, skipped, unreadable, warned
 from preflight.net import CERT_VERIFY_FAILED, TlsOptions
 from preflight.ray_security import channel
@@ -24,10 +28,14 @@ def dashboard(target, endpoint, ctx) -> Dict[str, Any]:  # type: ignore[no-untyp
     facts: Dict[str, Any] = {"url": base, "ok": False}
     if urlsplit(base).scheme == "https":
         facts["tls"] = {"verified": not tls.insecure, "ca_bundle": tls.ca_bundle}
-    headers = channel(ctx).http_headers()
+    credentials = getattr(ctx.config, "dashboard_credentials", None) or Credentials()
+    if credentials:
+        facts["credentials"] = credentials.to_dict()
+    headers = credentials.http_headers(channel(ctx).http_headers())
     version = read_api(base + "api/version", ctx.timeout(), tls, headers)
     if version["kind"] != "json":
         facts.update(error_kind=version["kind"], error=version["error"], unreachable=version.get("unreachable", False))
+        facts.update({name: version[k] for k, name in (("status", "http_status"), ("challenge", "challenge")) if k in version})
         if "tls_error" in version:
             facts["tls_error"] = version["tls_error"]
         return facts
@@ -59,14 +67,26 @@ def dashboard_check(dashboard, target, ray_client=None, server=None) -> Outcome:
             return skipped(f"cluster unreachable ({reason_of(ray_client, 'no Ray Client answer')})", url=url)
         kind = dashboard.get("error_kind")
         remedy = remedy_url
+        sent = said(dig(dashboard, "credentials", "sent"), "")
+        if kind == "sign-in" and sent:
+            return _refused(dashboard, url, sent)
         if kind == "sign-in":
             remedy = (
                 "the dashboard sits behind single sign-on: that is expected in a browser; for the API, reach it "
-                "in-cluster (http://<head-svc>:8265) or pass --dashboard-url"
+                "in-cluster (http://<head-svc>:8265) or pass --dashboard-url, or give what the sign-in takes: "
+                "--dashboard-header 'Authorization: Bearer <token>' (or its cookie), or --dashboard-url https://USER:PASSWORD@host/"
             )
+            if str(dashboard.get("challenge", "")).lower() == "basic":
+                remedy = (f"the dashboard asks for a user name and password (HTTP basic auth): give them in the URL, "
+                          f"--dashboard-url {_with_userinfo(url)} (percent-encode @ : / ? # % in them), or pass "
+                          "--dashboard-header 'Authorization: Basic <base64 of USER:PASSWORD>'")
             return warned(said(dashboard.get("error"), f"{url} needs a sign-in"), remedy, url=url)
         if kind == "tls":
             return tls_failure(dashboard)
+        if kind == "ray-token":  # Ray's own token check: the auth check says where the token comes from
+            return failed(said(dashboard.get("error"), f"{url} demands a Ray auth token"),
+                          "see the auth check: with RAY_AUTH_MODE=token the tool sends the token Ray would send, as "
+                          "X-Ray-Authorization", url=url, error_kind=kind)
         return failed(said(dashboard.get("error"), f"no answer from {url}"), remedy, url=url, error_kind=kind)
     version = dashboard.get("ray_version")
     gcs_version: Optional[str] = dig(server, "ray_version")
@@ -78,7 +98,8 @@ def dashboard_check(dashboard, target, ray_client=None, server=None) -> Outcome:
             remedy_url,
             url=url,
         )
-    answers = f"dashboard at {url} answers: Ray {version} ({dashboard.get('version_ms')} ms)"
+    sent = said(dig(dashboard, "credentials", "sent"), "")
+    answers = f"dashboard at {url} answers: Ray {version} ({dashboard.get('version_ms')} ms)" + (f", with {sent}" if sent else "")
     if unverified:
         return warned(
             f"{answers}, but its TLS certificate was NOT verified (--insecure): anyone in between could answer instead",
@@ -87,9 +108,40 @@ def dashboard_check(dashboard, target, ray_client=None, server=None) -> Outcome:
             url=url, tls_verified=False, ray_commit=dashboard.get("ray_commit"),
         )
     details: Dict[str, Any] = {"url": url, "ray_commit": dashboard.get("ray_commit")}
+    if sent:
+        details["credentials_sent"] = sent
     if dig(dashboard, "tls", "ca_bundle"):
         details["ca_bundle"] = dig(dashboard, "tls", "ca_bundle")
     return passed(answers, **details)
+
+
+def _refused(dashboard: Dict[str, Any], url: str, sent: str) -> Outcome:
+    """The sign-in in front of the dashboard did not take the credentials the user gave (never shown: only what
+    kind they were and their names)."""
+    status = dashboard.get("http_status")
+    if status in (401, 403):
+        summary = f"the dashboard at {url} refused the credentials sent ({sent}): HTTP {status}"
+    else:
+        error = said(dashboard.get("error"), f"{url} answers with a sign-in page")
+        error = error[len("behind a sign-in page: "):] if error.startswith("behind a sign-in page: ") else error
+        summary = f"the credentials sent ({sent}) did not get past the sign-in in front of the dashboard: {error}"
+    what = []
+    if dig(dashboard, "credentials", "basic_auth"):
+        what.append("the user name and password in the dashboard URL (percent-encode @ : / ? # % in them)")
+    names = [str(n) for n in (dig(dashboard, "credentials", "headers") or []) if isinstance(n, str)]
+    if names:
+        what.append(f"the value{'s' if len(names) > 1 else ''} of --dashboard-header {', '.join(names)} (expired?)")
+    user = dig(dashboard, "credentials", "user")
+    curl = " ".join(([f"-u {user}"] if user else []) + [f"-H '{n}: …'" for n in names])
+    remedy = (f"check {' and '.join(what) or 'the credentials'}; try them by hand: "
+              f"`curl -sS -o /dev/null -w '%{{http_code}}\\n' {curl} {url}api/version` (200: accepted)")
+    return failed(summary, remedy, url=url, error_kind="credentials-refused", credentials_sent=sent, http_status=status)
+
+
+def _with_userinfo(url: str) -> str:
+    """``url`` with ``USER:PASSWORD@`` written in, as the remedy shows it."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}://USER:PASSWORD@{rest}" if sep else url
 
 
 def _open_in_browser(url: str) -> str:

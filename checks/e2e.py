@@ -27,7 +27,7 @@ def run_job(address: str, size: int, tasks: int, timeout: float) -> Dict[str, An
     return run_script(fib_job.__file__, {"address": address, "size": size, "tasks": tasks}, MARKER, timeout)
 
 
-@probe(gate=("ray-version", "python-version", "client-packages", "proxy"), owner="fibonacci")
+@probe(gate=("ray-version", "python-version", "client-packages", "proxy", "auth", "tls"), owner="fibonacci")
 def fibonacci_run(target, config, ctx, ray_client) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """Connect with the client's Ray, run the Fibonacci tasks, verify them, disconnect."""
     budget = job_budget(ray_client, ctx, _MARGIN_S, 1, "to run the job")

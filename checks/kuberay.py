@@ -166,8 +166,10 @@ def raycluster(kuberay, kube, profile, server=None) -> Outcome:  # type: ignore[
             disagree.append(f"{source} is {version}, the server reports {server_ray}")
     if image["python"] and profile.python_version and image["python"] != profile.python_version:
         disagree.append(f"the head image is for Python {image['python']}, profile {profile.name} expects {profile.python_version}")
+    auth = as_dict(cluster.get("auth"))
+    details["auth"] = auth or None
     summary = (f"RayCluster {cluster.get('name')} ({cluster.get('api_version')}) is ready: Ray {cluster.get('ray_version') or '?'}, "
-               f"image {cluster.get('head_image')}")
+               f"image {cluster.get('head_image')}" + (f", token authentication on ({auth.get('source')})" if auth.get("mode") == "token" else ""))
     if disagree:
         return warned(f"{summary}; but {'; '.join(disagree)}",
                       "check that the profile matches this cluster's release (or use --profile auto)", **details)

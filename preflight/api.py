@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Mapping, Optional, Union
 
 from preflight.config import DEFAULT_FIB_SIZE
 from preflight.model import Report
 
 Ids = Union[None, str, Iterable[str]]
+#: ``"Name: value"``, a list of them, or a dict of name to value.
+Headers = Union[None, str, Iterable[str], Mapping[str, str]]
 
 
 def check(
@@ -32,31 +34,35 @@ def check(
     local: bool = False,
     ca_bundle: Optional[str] = None,
     insecure: bool = False,
+    dashboard_headers: Headers = None,
 ) -> Report:
     """Run the preflight checks and return the Report (``.ok``, ``.results``, ``report["python-version"]``).
 
     Unusable input raises ``ValueError`` (``preflight.UsageError``) with the CLI's message.
     ``local=True`` starts a throwaway Ray head with the installed Ray and checks against it.
     ``ca_bundle`` (a PEM CA file) verifies an HTTPS dashboard against that CA; ``insecure=True`` does not verify
-    it at all (the dashboard check then warns).
+    it at all (the dashboard check then warns). ``dashboard_url="https://user:password@host/"`` sends basic auth to
+    the dashboard, ``dashboard_headers`` (``["Name: value"]`` or a dict) sends headers to it; neither is ever shown.
     """
     from preflight import config as config_module
     from preflight import settings
+    from preflight.redaction import masked
     from preflight.runner import run
 
     options = settings.merge(dict(
         address=address, profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address, only=only,
         skip=skip, timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size, fib_tasks=fib_tasks,
         kubeconfig=kubeconfig, context=context, namespace=namespace, scale_test=scale_test, ignore=ignore, strict=strict,
-        ca_bundle=ca_bundle, insecure=insecure,
+        ca_bundle=ca_bundle, insecure=insecure, dashboard_headers=dashboard_headers,
     ))
     address = options.pop("address")
+    # the notebook holds the report itself (to_dict(), each summary): masked like every rendered output
     if not local:
-        return run(config_module.build(address, **options))  # type: ignore[arg-type]
+        return masked(run(config_module.build(address, **options)))  # type: ignore[arg-type]
     from preflight.local_head import against_local_head, refuse_targets
 
     refuse_targets(address is not None or dashboard_url is not None or gcs_address is not None, notebook=True)
-    return against_local_head(options, lambda head, opts: run(config_module.build(head, **opts)))
+    return masked(against_local_head(options, lambda head, opts: run(config_module.build(head, **opts))))
 
 
 def report(
@@ -90,6 +96,8 @@ def report(
     merged = settings.merge(dict({k: options.get(k, _DEFAULTS.get(k)) for k in known}, address=address))
     address = merged.pop("address")
     given = dict(options, output=output, redact=redact, local=local)
+    if options.get("dashboard_headers"):  # the call as recorded in the bundle: header names, never values
+        given["dashboard_headers"] = _header_names(options["dashboard_headers"])
     call = ", ".join([repr(address)] * (address is not None) + [f"{k}={v!r}" for k, v in given.items() if v not in (None, False)])
     plan = bundle.prepare(environ=os.environ, kubeconfig=merged.get("kubeconfig"), output=output, redact=patterns)
 
@@ -106,6 +114,16 @@ def report(
     if written.usage_error:
         raise UsageError(f"{written.usage_error} (the bundle {written.path} records it)")
     return written.path
+
+
+def _header_names(headers: Any) -> Any:
+    """``dashboard_headers`` as the bundle records the call: each value masked, as the bundle masks secrets."""
+    from preflight.redaction import MASK
+
+    if isinstance(headers, Mapping):
+        return {str(name): MASK for name in headers}
+    items = [headers] if isinstance(headers, str) else list(headers) if isinstance(headers, (list, tuple)) else []
+    return [f"{item.partition(':')[0]}: {MASK}" if isinstance(item, str) else MASK for item in items]
 
 
 #: check()'s defaults, for the keywords report() passes through.

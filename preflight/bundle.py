@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from preflight import __version__
 from preflight.errors import UsageError
 from preflight.model import Report
-from preflight.redaction import Redactor
+from preflight.redaction import Redactor, environment_secrets
 
 PREFIX = "ray-preflight-report-"
 SUFFIX = ".tar.gz"
@@ -117,7 +117,7 @@ class Plan:
 def prepare(*, environ: Mapping[str, str], kubeconfig: Optional[str], output: Optional[str] = None,
             redact: Sequence[str] = ()) -> Plan:
     """Check the output and the patterns, and collect every secret known before the run: secret-looking variables,
-    kubeconfig credentials, the service-account token."""
+    kubeconfig credentials, the service-account token, the Ray auth token and the TLS private key's content."""
     from preflight.host_snapshot import read_kubeconfigs
     from preflight.kube import kubeconfig_files, service_account_token
 
@@ -130,6 +130,7 @@ def prepare(*, environ: Mapping[str, str], kubeconfig: Optional[str], output: Op
     for entry in kubeconfigs:
         redactor.add_kubeconfig(entry.get("content"), entry["path"])
     redactor.add_known(service_account_token(environ), "in-cluster service-account token")
+    redactor.add_secrets(environment_secrets(environ))
     return Plan(path, created, environ, kubeconfigs, redactor)
 
 
@@ -151,6 +152,7 @@ def create(plan: Plan, build: Callable[[], Any], *, command_line: str,
     except UsageError as exc:
         usage_error = " ".join(str(exc).split())
     if config is not None:
+        plan.redactor.add_secrets(getattr(config, "secrets", ()))  # the dashboard's credentials and header values
         from preflight.cluster_snapshot import collect
         from preflight.net import TlsOptions
         from preflight.resources import Resources
@@ -160,7 +162,9 @@ def create(plan: Plan, build: Callable[[], Any], *, command_line: str,
         timings["checks_s"] = time.monotonic() - t0
         t1 = time.monotonic()
         budget = max(2.0, min(2 * config.connect_timeout_s + 1, 30.0))
-        headers = resources.ray_channel.http_headers() if resources.ray_channel is not None else None
+        token = resources.ray_channel.http_headers() if resources.ray_channel is not None else None
+        credentials = getattr(config, "dashboard_credentials", None)
+        headers = credentials.http_headers(token) if credentials is not None else token
         snapshot = collect(report, budget, TlsOptions(config.ca_bundle, config.insecure), resources.kube_access, headers)
         timings["cluster_s"] = time.monotonic() - t1
     files = _files(plan, report, snapshot, usage_error, command_line, timings)

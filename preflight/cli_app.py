@@ -19,7 +19,11 @@ def _targeting() -> Dict[str, Tuple[Any, Any]]:
                                                "ray.init joins as a driver) or http(s)://host:8265 (Ray Jobs); else RAY_ADDRESS, "
                                                "else the profile's.")),
         "profile": (Optional[str], typer.Option(None, "--profile", "-p", help="What the platform release expects (see `profiles`).")),
-        "dashboard_url": (Optional[str], typer.Option(None, "--dashboard-url", help="The dashboard URL (else the profile's, else head:8265).")),
+        "dashboard_url": (Optional[str], typer.Option(None, "--dashboard-url", help="The dashboard URL (else the profile's, else "
+                                                      "head:8265); https://USER:PASSWORD@host/ sends basic auth to it.")),
+        "dashboard_headers": (List[str], typer.Option([], "--dashboard-header", metavar="'NAME: VALUE'", help="A header for the "
+                                                      "dashboard's requests only (an ingress's or OAuth proxy's sign-in), never "
+                                                      "shown; repeatable.")),
         "domain": (Optional[str], typer.Option(None, "--domain", help="Fills the profile's dashboard URL pattern.")),
         "gcs_address": (Optional[str], typer.Option(None, "--gcs-address", help="host:port of the GCS (default: head host:6379).")),
         "only": (Optional[str], typer.Option(None, "--only", help="Comma-separated check ids to run.")),
@@ -63,7 +67,7 @@ def _merged(values: Dict[str, Any]) -> Dict[str, Any]:
     from preflight import settings
 
     keys = [k for k in _targeting() if k != "local"]
-    return settings.merge({k: values[k] for k in keys})
+    return settings.merge({k: (values[k] or None) if k == "dashboard_headers" else values[k] for k in keys})
 
 
 def _nothing_before(command: str, values: Dict[str, Any]) -> None:

@@ -51,7 +51,8 @@ def collect(report: Report, budget_s: float, tls: Any = None, kube_access: Any =
             headers: Optional[Dict[str, str]] = None) -> Snapshot:
     """Read every piece concurrently; the whole collection ends within ``budget_s`` (a piece still reading by then
     is listed as timed out). ``kube_access`` is the Kubernetes client the run used (its ``Resources``), if any;
-    ``headers`` go with every dashboard request (the run's token, as its probes sent it)."""
+    ``headers`` go with every dashboard request, as the run's probe sent them (the Ray auth token, the user's basic auth
+    and ``--dashboard-header`` headers)."""
     snapshot = Snapshot()
     tasks: Dict[str, Callable[[], Piece]] = {}
     _from_facts(report, snapshot)

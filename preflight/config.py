@@ -6,9 +6,10 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from preflight import profiles, registry
+from preflight import profiles, redaction, registry
+from preflight.dashboard_api import Credentials
 from preflight.errors import UsageError, shown
 from preflight.profiles import Profile
 from preflight.target import Target, resolve
@@ -29,7 +30,7 @@ class RunConfig:
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     fib_size: int = DEFAULT_FIB_SIZE
     fib_tasks: int = 0
-    environ: Dict[str, str] = field(default_factory=dict)
+    environ: Dict[str, str] = field(default_factory=dict, repr=False)
     kubeconfig: Optional[str] = None
     kube_context: Optional[str] = None
     namespace: Optional[str] = None
@@ -43,11 +44,22 @@ class RunConfig:
     ca_bundle: Optional[str] = None
     #: Do not verify the dashboard's HTTPS certificate at all.
     insecure: bool = False
+    #: Headers sent with every dashboard request (``--dashboard-header``), as (name, value); values are never shown.
+    dashboard_headers: Tuple[Tuple[str, str], ...] = field(default=(), repr=False)
+    #: What no output of the run may show, as (value, what it is): the dashboard's password and header values, the
+    #: Ray auth token, the TLS private key. The run's ``Report`` carries them (``Report.secrets``), and the renderers
+    #: mask them in ``redaction.masked(report)``.
+    secrets: Tuple[Tuple[str, str], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def opt_in(self) -> Tuple[str, ...]:
         """The opt-in checks this run asks for."""
         return ("scale-test",) if self.scale_test else ()
+
+    @property
+    def dashboard_credentials(self) -> Credentials:
+        """What the dashboard's requests (and only those) carry: the URL's basic auth and the headers."""
+        return Credentials(self.target.dashboard_auth, self.dashboard_headers)
 
 
 def _split(value: Union[None, str, Iterable[str]]) -> Tuple[str, ...]:
@@ -113,6 +125,7 @@ def build(
     strict: bool = False,
     ca_bundle: Optional[str] = None,
     insecure: bool = False,
+    dashboard_headers: Any = None,
 ) -> RunConfig:
     """Validate every input; raise ``UsageError`` (one line) for the first unusable one."""
     env = dict(os.environ if environ is None else environ)
@@ -130,10 +143,91 @@ def build(
     if ca_bundle is not None and insecure:
         raise UsageError("--ca-bundle and --insecure contradict each other: choose one")
     ca_file = _ca_bundle(ca_bundle)
+    headers = _headers(dashboard_headers)
     target = resolve(chosen, address, dashboard_url, domain, gcs_address, env)
+    if target.dashboard_auth is not None and any(name.lower() == "authorization" for name, _ in headers):
+        raise UsageError("the dashboard URL carries user:password@ (basic auth) and --dashboard-header gives an "
+                         "Authorization header too: keep one")
+    secrets = _secrets(target, headers, env)
     return RunConfig(chosen, target, only_ids, skip_ids, timeout_s, connect_s, size, tasks, env,
                      _kubeconfig(kubeconfig), _text(context, "--context"), _namespace(namespace), scale,
-                     _ignore_ids(ignore), bool(strict), ca_file, bool(insecure))
+                     _ignore_ids(ignore), bool(strict), ca_file, bool(insecure), headers, tuple(secrets))
+
+
+#: An HTTP header name (RFC 9110 ``token``).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_MAX_HEADERS, _MAX_HEADER_VALUE = 32, 8192
+
+
+def _headers(value: Any) -> Tuple[Tuple[str, str], ...]:
+    """``--dashboard-header 'Name: value'`` (repeatable), a list of such strings, or a dict: (name, value) pairs, a name
+    given again replacing the earlier one. A bad one is a usage error that never repeats the value."""
+    flag = "--dashboard-header"
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items: List[Any] = [value]
+    elif isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise UsageError(f"{flag} takes 'Name: value' text, a list of them or a dict, not {type(value).__name__}")
+    chosen: Dict[str, Tuple[str, str]] = {}
+    for number, item in enumerate(items, 1):
+        where = f"{flag} #{number}" if len(items) > 1 else flag
+        if isinstance(item, tuple) and len(item) == 2:
+            name, text = item
+        elif isinstance(item, str):
+            if ":" not in item:
+                raise UsageError(f"{where}: expected 'Name: value' (the value is not shown)")
+            name, _, text = item.partition(":")
+        else:
+            raise UsageError(f"{where}: expected 'Name: value' text, not {type(item).__name__}")
+        if not isinstance(name, str) or not isinstance(text, str):
+            raise UsageError(f"{where}: the name and the value must be text")
+        name, text = name.strip(), text.strip()  # whitespace around it (a token read from a file) is not part of it
+        if not _HEADER_NAME.fullmatch(name):
+            raise UsageError(f"{where}: the name before ':' is not a valid HTTP header name (letters, digits and "
+                             "!#$%&'*+-.^_`|~ only; the value is not shown)")
+        if not text:
+            raise UsageError(f"{flag} {name}: the value is empty")
+        if any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in text):
+            raise UsageError(f"{flag} {name}: the value holds a line break or another control character (not shown)")
+        if not text.isascii():
+            raise UsageError(f"{flag} {name}: the value holds characters outside ASCII (not shown); encode them as "
+                             "the server expects")
+        if len(text) > _MAX_HEADER_VALUE:
+            raise UsageError(f"{flag} {name}: the value is longer than {_MAX_HEADER_VALUE:,} characters")
+        chosen.pop(name.lower(), None)
+        chosen[name.lower()] = (name, text)
+    if len(chosen) > _MAX_HEADERS:
+        raise UsageError(f"{flag}: more than {_MAX_HEADERS} headers")
+    return tuple(chosen.values())
+
+
+def _secrets(target: Target, headers: Tuple[Tuple[str, str], ...], environ: Mapping[str, str]) -> List[Tuple[str, str]]:
+    """(value, what it is) for every secret of this run: what the dashboard's requests carry, and what Ray would
+    use from this environment (its auth token, the TLS private key's content)."""
+    found: List[Tuple[str, str]] = []
+    basic = target.dashboard_auth
+    if basic is not None:
+        what = "dashboard credentials (user:password@ in the dashboard URL)"
+        found += [(value, what) for value in basic.secrets() + (basic.header().split(" ", 1)[1],)]
+    for name, value in headers:
+        found += [(piece, f"--dashboard-header {name} value") for piece in _pieces(value)]
+    return found + redaction.environment_secrets(environ)
+
+
+def _pieces(value: str) -> List[str]:
+    """A header's value and the secrets inside it, each caught on its own too: the credentials after an auth scheme
+    (``Bearer <token>``), each value of ``name=value; ...`` pairs (a cookie)."""
+    pieces = [value]
+    scheme, space, rest = value.partition(" ")
+    if space and re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", scheme):
+        pieces.append(rest.strip())
+    pieces += [pair.partition("=")[2].strip() for pair in value.split(";") if "=" in pair]
+    return [p for p in dict.fromkeys(pieces) if p]
 
 
 #: The scale test waits for a node to be scheduled and to start (image pulls included) this long at most.

@@ -1,16 +1,63 @@
 """Reading the Ray dashboard's REST API: one GET, and what came back described plainly (JSON we can use, or a
-sign-in page, a redirect, an error, garbage). Shared by the dashboard probe and the support bundle.
+sign-in page, a redirect, an error, garbage). Shared by the dashboard probe and the support bundle, which both send
+the user's ``Credentials`` (basic auth from the URL, ``--dashboard-header``) with every request.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, Optional
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urljoin
 
 from preflight.net import HttpAnswer, NetError, TlsOptions, http_get
+from preflight.target import BasicAuth
 
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the dashboard's requests carry to get past a sign-in in front of it (an ingress, an OAuth proxy): basic
+    auth from the URL's ``user:password@`` and the ``--dashboard-header`` headers. Sent to the dashboard only, never
+    to the Ray ports or Kubernetes. Only names are ever shown (``describe``, ``to_dict``), never a value."""
+
+    basic: Optional[BasicAuth] = None
+    headers: Tuple[Tuple[str, str], ...] = field(default=(), repr=False)
+
+    def __bool__(self) -> bool:
+        return self.basic is not None or bool(self.headers)
+
+    @property
+    def header_names(self) -> List[str]:
+        return [name for name, _ in self.headers]
+
+    def http_headers(self, token: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+        """A dashboard request's headers: ``token`` (the Ray auth token as ``X-Ray-Authorization``), basic auth, then
+        the user's headers; a name given again (in any case) replaces the earlier one."""
+        merged: Dict[str, Tuple[str, str]] = {}
+        basic = [("Authorization", self.basic.header())] if self.basic is not None else []
+        for name, value in list((token or {}).items()) + basic + list(self.headers):
+            merged.pop(name.lower(), None)
+            merged[name.lower()] = (name, value)
+        return dict(merged.values())
+
+    def describe(self) -> str:
+        """What was sent, by name only: "basic auth as user alice and 1 header: X-Auth-Request-Token"."""
+        parts = []
+        if self.basic is not None:
+            user = self.basic.shown_user
+            parts.append(f"basic auth as user {user}" if user else "basic auth (a user name alone, not shown)")
+        if self.headers:
+            parts.append(f"{len(self.headers)} header{'' if len(self.headers) == 1 else 's'}: {', '.join(self.header_names)}")
+        return " and ".join(parts)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """For the facts: names, never values."""
+        return {"basic_auth": self.basic is not None, "user": self.basic.shown_user if self.basic else None,
+                "headers": self.header_names, "sent": self.describe()}
+
+#: How Ray's dashboard answers a request without (401) or with a wrong (403) token (``http_token_authentication``).
+_RAY_TOKEN = re.compile(rb"^\s*(Unauthorized: Missing authentication token|Forbidden: Invalid authentication token)")
 _LOGIN = re.compile(rb"(?i)(sign[ -]?in|log[ -]?in|password|oauth|openid|saml|keycloak|<form)")
 _LOGIN_URL = re.compile(r"(?i)(login|signin|sign_in|oauth|openid|sso|auth|saml|dex|keycloak)")
 
@@ -26,8 +73,12 @@ def classify(answer: HttpAnswer, what: str) -> Dict[str, Any]:
         if _LOGIN_URL.search(location):
             return {"kind": "sign-in", "error": f"behind a sign-in page: {what} redirects to {target}", "location": target}
         return {"kind": "redirect", "error": f"{what} redirects (HTTP {status}) to {target}", "location": target}
+    if status in (401, 403) and _RAY_TOKEN.match(answer.body[:200]):  # Ray's own token check (2.52+), not a proxy's
+        message = answer.body[:200].decode("utf-8", "replace").strip()
+        return {"kind": "ray-token", "error": f"{what} demands a Ray auth token (HTTP {status}: {message})"}
     if status in (401, 403):
-        return {"kind": "sign-in", "error": f"{what} needs a sign-in (HTTP {status})"}
+        challenge = answer.headers.get("www-authenticate", "").split(" ", 1)[0].strip(",")[:20]
+        return {"kind": "sign-in", "error": f"{what} needs a sign-in (HTTP {status})", **({"challenge": challenge} if challenge else {})}
     if status == 404:
         return {"kind": "not-found", "error": f"no Ray dashboard API at {answer.url} (HTTP 404)"}
     if status >= 400:

@@ -60,6 +60,23 @@ def _image_of(pod_spec: Dict[str, Any]) -> Optional[str]:
     return head.get("image")
 
 
+def _auth(spec: Dict[str, Any], head_template: Dict[str, Any]) -> Dict[str, Any]:
+    """Token authentication as the RayCluster sets it: ``spec.authOptions`` (KubeRay 1.5.1+: the operator keeps the
+    token in a Secret named after the cluster, or ``authOptions.secretName``, key ``auth_token``), or by hand, the head
+    container's ``RAY_AUTH_MODE`` and the Secret its ``RAY_AUTH_TOKEN`` refers to. Names only: never a value."""
+    options = spec.get("authOptions") or {}
+    containers = head_template.get("containers") or []
+    env = {e.get("name"): e for e in (containers[0].get("env") or []) if isinstance(e, dict)} if containers else {}
+    reference = ((env.get("RAY_AUTH_TOKEN") or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+    found: Dict[str, Any] = {}
+    if options.get("mode"):
+        found.update(mode=options.get("mode"), source="authOptions", secret=options.get("secretName"))
+    elif (env.get("RAY_AUTH_MODE") or {}).get("value"):
+        found.update(mode=env["RAY_AUTH_MODE"].get("value"), source="RAY_AUTH_MODE in the head container",
+                     secret=reference.get("name"))
+    return found
+
+
 def compact_raycluster(obj: Dict[str, Any]) -> Dict[str, Any]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     head_template = ((spec.get("headGroupSpec") or {}).get("template") or {}).get("spec") or {}
@@ -69,6 +86,7 @@ def compact_raycluster(obj: Dict[str, Any]) -> Dict[str, Any]:
         "ray_version": spec.get("rayVersion"),
         "head_image": _image_of(head_template),
         "autoscaling": spec.get("enableInTreeAutoscaling"),
+        "auth": _auth(spec, head_template),
         "idle_timeout_s": (spec.get("autoscalerOptions") or {}).get("idleTimeoutSeconds"),
         "worker_groups": [{"name": g.get("groupName"), "replicas": g.get("replicas"), "min": g.get("minReplicas"),
                            "max": g.get("maxReplicas")} for g in spec.get("workerGroupSpecs") or []],

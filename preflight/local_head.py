@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
 from preflight.errors import UsageError
 from preflight.net import NetError, free_port, http_get
 from preflight.ray_rpc import ping
+from preflight.ray_security import build_channel
 
 T = TypeVar("T")
 _RAY_MAIN = "from ray.scripts.scripts import main; main()"
@@ -54,6 +55,8 @@ class LocalHead:
         self.python = python or sys.executable
         self.num_cpus = num_cpus
         self.extra_env = dict(env or {})
+        #: How to speak to this head as a client with its own settings would (a token head, a TLS head): set by start().
+        self.channel = build_channel({})
         self.gcs_port = gcs_port  # a fixed GCS port (Ray's fake multi-node autoscaler needs 6379)
         self.extra_args = list(extra_args)
         self.host = "127.0.0.1"
@@ -121,6 +124,7 @@ class LocalHead:
             env.pop(key, None)
         env.update({"RAY_USAGE_STATS_ENABLED": "0", "RAY_DISABLE_DOCKER_CPU_WARNING": "1"})
         env.update(self.extra_env)
+        self.channel = build_channel(env)
         new_enough = _at_least(self.ray_version, (2, 8))
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self._command(new_enough), stdout=log, stderr=subprocess.STDOUT,
@@ -147,7 +151,7 @@ class LocalHead:
                 raise HeadError(f"ray start exited with code {self.proc.returncode}:\n{self._log_tail()}")
             if not ready["client"]:
                 try:
-                    ready["client"] = ping(self.host, self.ports["client"], 2.0).status == 0
+                    ready["client"] = ping(self.host, self.ports["client"], 2.0, self.channel).status == 0
                 except NetError:
                     pass
             if not ready["dashboard"]:
@@ -182,7 +186,7 @@ class LocalHead:
     def _dashboard_sees_a_node(self) -> bool:
         """The dashboard answers and the cluster status already counts the head's CPUs."""
         try:
-            answer = http_get(self.dashboard_url + "api/cluster_status", 2.0)
+            answer = http_get(self.dashboard_url + "api/cluster_status", 2.0, headers=self.channel.http_headers())
             status = json.loads(answer.body.decode("utf-8")) if answer.status == 200 else {}
         except (NetError, ValueError, UnicodeDecodeError):
             return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 
 class Status(str, enum.Enum):
@@ -104,6 +104,9 @@ class Report:
 
     #: How the target was given and resolved (``Target.to_dict()``: the address form, sources, derived addresses).
     target: Dict[str, Any] = field(default_factory=dict)
+    #: The run's secrets (a dashboard password, header values, the Ray token, TLS key lines): never shown, never
+    #: serialised; the renderers show ``redaction.masked(report)``, which masks them wherever a server echoed one.
+    secrets: Tuple[str, ...] = field(default=(), repr=False, compare=False)
     #: Check ids that were selected but produced no result (the runner fills it; never expected, but a verdict
     #: must not be given on evidence that is not there).
     missing: List[str] = field(default_factory=list)

@@ -152,7 +152,11 @@ def grpc_unary(
         ] + list(metadata or [])
         conn.send_headers(stream, headers)
         conn.send_data(stream, b"\x00" + struct.pack(">I", len(request)) + request, end_stream=True)
-        sock.sendall(conn.data_to_send())
+        try:
+            sock.sendall(conn.data_to_send())
+        except OSError as exc:
+            _closed_before_answer(host, port, tls, exc, timeout - (time.monotonic() - started))
+            raise NetError("closed", f"{_hp(host, port)} dropped the connection ({_reason(exc)})") from None
 
         received: Dict[str, str] = {}
         body = bytearray()
@@ -169,8 +173,12 @@ def grpc_unary(
             except socket.timeout:
                 continue
             except OSError as exc:
+                if not got_any:
+                    _closed_before_answer(host, port, tls, exc, remaining)
                 raise NetError("closed", f"{_hp(host, port)} dropped the connection ({_reason(exc)})") from None
             if not chunk:
+                if not got_any:
+                    _closed_before_answer(host, port, tls, None, remaining)
                 raise NetError("closed", f"{_hp(host, port)} closed the connection without answering")
             if not got_any and chunk[:5] == b"HTTP/":
                 first = chunk.split(b"\r\n", 1)[0].decode("latin-1", "replace")
@@ -219,9 +227,49 @@ def grpc_unary(
             pass
 
 
+def _closed_before_answer(host: str, port: int, tls: Any, exc: Optional[BaseException], timeout: float) -> None:
+    """A gRPC server with TLS closes a fresh connection without a byte in two cases, and sends no TLS alert in either:
+    a plain-text client (``tls-required``, found by trying a handshake), and, after a TLS 1.3 handshake, a client
+    certificate it does not accept (``tls``). Returns when neither explains the close."""
+    import ssl
+
+    if tls is not None:
+        if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
+            raise _tls_error(_hp(host, port), exc) from None
+        raise NetError("tls", f"{_hp(host, port)} closed the connection right after the TLS handshake, without an answer: "
+                              "it did not accept this client's certificate", "the server did not accept this client's certificate")
+    if answers_tls(host, port, max(0.05, timeout)):
+        raise NetError("tls-required", f"{_hp(host, port)} expects TLS (it closed the plain-text connection and answers a TLS handshake)")
+
+
+def answers_tls(host: str, port: int, timeout: float) -> bool:
+    """Whether ``host:port`` answers a TLS handshake (any certificate; an alert is an answer too)."""
+    try:
+        tls_connect(host, port, timeout, None).close()
+    except NetError as exc:
+        return exc.kind == "tls"
+    return True
+
+
+def tls_connect(host: str, port: int, timeout: float, context: Any) -> Any:
+    """A TCP connection and a TLS handshake within ``timeout`` (``NetError`` kinds as for ``grpc_unary``). ``context``
+    None: no verification, ALPN h2 (to read what a server presents)."""
+    import ssl
+
+    started = time.monotonic()
+    if context is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.set_alpn_protocols(["h2"])
+    sock = connect(host, port, timeout)
+    return _tls_handshake(sock, context, host, port, max(0.05, timeout - (time.monotonic() - started)))
+
+
 def _tls_handshake(sock: socket.socket, context: Any, host: str, port: int, timeout: float) -> socket.socket:
     """TLS over a connected socket within ``timeout``; ``NetError('tls')`` with the cause in one line. A server that
-    answers the handshake with plain bytes (or closes) is ``tls-plain``: it does not speak TLS."""
+    answers the handshake with plain bytes (or closes: cause ``CLOSED_IN_HANDSHAKE``) is ``tls-plain``: it does not
+    speak TLS."""
     import ssl
 
     sock.settimeout(timeout)
@@ -229,6 +277,9 @@ def _tls_handshake(sock: socket.socket, context: Any, host: str, port: int, time
         return context.wrap_socket(sock, server_hostname=host)  # type: ignore[no-any-return]
     except ssl.SSLError as exc:
         sock.close()
+        if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):  # closed without a TLS byte
+            raise NetError("tls-plain", f"{_hp(host, port)} closed the connection during the TLS handshake: it does not speak TLS, "
+                                        "or refused this client's certificate", CLOSED_IN_HANDSHAKE) from None
         cause = _tls_cause(exc)
         if "wrong version number" in cause or "record layer failure" in cause or "packet length too long" in cause:
             raise NetError("tls-plain", f"{_hp(host, port)} does not speak TLS ({cause})", cause) from None
@@ -239,7 +290,7 @@ def _tls_handshake(sock: socket.socket, context: Any, host: str, port: int, time
     except OSError as exc:
         sock.close()
         raise NetError("tls-plain", f"{_hp(host, port)} closed the connection during the TLS handshake ({_reason(exc)}): "
-                                    "it does not speak TLS, or refused this client's certificate", _reason(exc)) from None
+                                    "it does not speak TLS, or refused this client's certificate", CLOSED_IN_HANDSHAKE) from None
 
 
 @dataclass
@@ -257,6 +308,8 @@ class HttpAnswer:
 
 MAX_BODY = 32 * 1024 * 1024
 
+#: The cause of a ``tls-plain`` error when the server closed during the handshake without sending a byte.
+CLOSED_IN_HANDSHAKE = "closed during the TLS handshake"
 #: How a ``tls`` cause starts when the server's certificate was refused (not another TLS problem).
 CERT_VERIFY_FAILED = "certificate verify failed"
 

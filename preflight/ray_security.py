@@ -62,7 +62,7 @@ def find_token(environ: Mapping[str, str]) -> Tuple[Optional[Token], Optional[st
         return Token(TOKEN_VARIABLE, None, value), None
     path = environ.get(TOKEN_PATH_VARIABLE)
     if path:
-        value = _first_line(os.path.expanduser(path))
+        value = _first_line(path)  # as written: Ray (C++) does not expand '~'
         if not value:
             return None, f"{TOKEN_PATH_VARIABLE} is set but the file cannot be opened or is empty: {path}"
         return Token(TOKEN_PATH_VARIABLE, path, value), None
@@ -107,22 +107,31 @@ def tls_context(files: TlsFiles) -> Any:
     system's), the certificate and key to present, HTTP/2 by ALPN. ``TlsConfigError`` when a file cannot be used."""
     import ssl
 
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    # Like gRPC's root_certificates: with a CA file, only that CA is trusted (not the system's as well).
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.set_alpn_protocols(["h2"])
     if files.ca:
         try:
-            context.load_verify_locations(cafile=os.path.expanduser(files.ca))
+            context.load_verify_locations(cafile=files.ca)  # paths as written: Ray does not expand '~'
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise TlsConfigError(f"RAY_TLS_CA_CERT {files.ca}: {_why(exc)}") from None
+    else:
+        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
     if files.cert or files.key:
         if not (files.cert and files.key):
             missing = "RAY_TLS_SERVER_KEY" if files.cert else "RAY_TLS_SERVER_CERT"
             raise TlsConfigError(f"{missing} is not set (Ray needs the certificate and its key)")
         try:
-            context.load_cert_chain(os.path.expanduser(files.cert), os.path.expanduser(files.key))
+            # A key with a passphrase fails here (gRPC cannot use one either) instead of OpenSSL asking on the terminal.
+            context.load_cert_chain(files.cert, files.key, password=no_passphrase)
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise TlsConfigError(f"RAY_TLS_SERVER_CERT {files.cert} with RAY_TLS_SERVER_KEY {files.key}: {_why(exc)}") from None
     return context
+
+
+def no_passphrase() -> bytes:
+    """The ``password`` for ``load_cert_chain``: none, so an encrypted key fails at once."""
+    return b""
 
 
 def _why(exc: BaseException) -> str:
@@ -191,7 +200,8 @@ def security_finding(kind: str, error: str, where: str) -> Optional[Tuple[str, s
                 "see the auth check: Ray sends the token with RAY_AUTH_MODE=token, from RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH "
                 "or ~/.ray/auth_token")
     if kind == "tls-required":
-        return (f"{where} speaks TLS on the Ray port, and this client is not set up for TLS (RAY_USE_TLS is not 1)",
+        return (f"{where} speaks TLS on the Ray port, and this client does not (RAY_USE_TLS is not 1, or the RAY_TLS_* files "
+                "it names cannot be used)",
                 f"get the cluster's CA and a client certificate from its administrators, then {TLS_EXPORTS} (see the tls check)")
     if kind == "tls-plain":
         return (f"{where} does not speak TLS, but this client has RAY_USE_TLS=1 ({error})",

@@ -1,24 +1,38 @@
-"""Redaction for support bundles: every string that goes into a bundle passes through a ``Redactor``.
+"""Redaction: every string that goes into a support bundle passes through a ``Redactor``, and every report the
+tool renders (text, JSON, JUnit, the notebook's HTML) is masked against the secrets the run knows.
 
-Three kinds of rules, applied in this order to each string:
+A ``Redactor`` applies three kinds of rules, in this order, to each string:
 
-1. **Known values**: the values of secret-looking environment variables and the credentials of the
-   kubeconfigs in use are collected first, so they are caught wherever they appear (a log line, a
-   command line, an error message), whatever they look like.
-2. **Shapes**: bearer tokens, credentials in URLs, PEM keys and certificates, JWTs (Kubernetes
-   service-account tokens), AWS access keys, and ``password=...``-style assignments.
+1. **Known values**: the values of secret-looking environment variables, the credentials of the
+   kubeconfigs in use, the Ray auth token, the TLS private key and the dashboard's credentials are
+   collected first, so they are caught wherever they appear (a log line, a command line, an error
+   message), whatever they look like.
+2. **Shapes**: private keys (PEM blocks, OpenSSH, SSH2 and PuTTY keys, base64-encoded PEM), vendor tokens
+   (GitHub, Slack, Hugging Face, OpenAI-style ``sk-``, GitLab, Google API keys, PyPI, Azure storage keys and
+   SAS signatures), bearer and basic credentials, header flags (``--dashboard-header 'Name: value'``,
+   ``-H``), credentials in URLs, JWTs (Kubernetes service-account tokens), AWS access keys, and
+   ``password=...``-style assignments.
 3. **Names**: in JSON, a value under a secret-looking key (``{"REDIS_PASSWORD": ...}``) or in a
    Kubernetes ``{"name": ..., "value": ...}`` pair with a secret-looking name.
 
 User patterns (``--redact PATTERN``, regular expressions) come on top. A redacted value becomes
 ``***REDACTED***``; the Redactor records where and by which rule, never the value.
+
+The run's own outputs are masked in one place: ``config.build`` learns every secret of the run (the dashboard's
+password and header values, the Ray auth token, the TLS private key) into ``RunConfig.secrets``, the runner hands
+them to the ``Report`` (``Report.secrets``: never shown, never serialised), and each renderer shows
+``masked(report)``, never the report itself. Those outputs hold no secret by construction; the mask is what keeps
+one out when a server echoes it back (an autoscaler error, a log line in a job's failure).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Pattern, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Pattern, Tuple, TypeVar
 
 from preflight.errors import UsageError, shown
 
@@ -35,7 +49,29 @@ KUBECONFIG_SECRET_FIELDS = ("token", "password", "client-key-data", "client-cert
 
 _SHAPES: Tuple[Tuple[str, Pattern[str], int], ...] = (
     # (rule, pattern, group to mask; 0 = the whole match)
+    # Private keys: PEM (PKCS#1/#8, EC, OpenSSH, encrypted, PGP; certificates too), SSH2 and PuTTY files, and PEM
+    # encoded once more in base64 (a Kubernetes secret's data, a kubeconfig's client-key-data).
     ("pem-block", re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?(?:-----END \1-----|\Z)", re.S), 0),
+    ("ssh2-private-key", re.compile(r"---- BEGIN SSH2 (ENCRYPTED )?PRIVATE KEY ----.*?(?:---- END SSH2 \1?PRIVATE KEY ----|\Z)",
+                                    re.S), 0),
+    ("putty-private-key", re.compile(r"PuTTY-User-Key-File-\d+:.*?(?:Private-MAC: *[0-9A-Fa-f]+|\Z)", re.S), 0),
+    ("pem-base64", re.compile(r"\bLS0tLS1CRUdJT[A-Za-z0-9+/]{16,}={0,2}"), 0),
+    # Vendor tokens, each with its fixed prefix and a length (and for the short prefixes, a random-looking body) that
+    # words and package names do not have: sk-learn, hf_hub_download, xoxo, risk-free stay readable.
+    ("github-token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})"), 0),
+    ("slack-token", re.compile(r"\b(?:xox[abeprs]|xapp)-(?=[A-Za-z0-9-]*\d)[A-Za-z0-9-]{10,}"), 0),
+    ("huggingface-token", re.compile(r"\bhf_(?=[A-Za-z0-9]*[A-Z])(?=[A-Za-z0-9]*[a-z])[A-Za-z0-9]{30,}"), 0),
+    ("openai-key", re.compile(r"\bsk-(?:(?:proj|svcacct|admin|ant-[a-z]+\d*)-|(?=[A-Za-z0-9_-]*?[A-Za-z0-9]{20}))"
+                              r"(?=[A-Za-z0-9_-]*?\d)[A-Za-z0-9_-]{20,}"), 0),
+    ("gitlab-token", re.compile(r"\bgl(?:pat|ptt|dt|rt|cbt|ft|imt|oas|soat|agent|wt|ffct)-(?=[A-Za-z0-9_-]*[0-9A-Z])"
+                                r"[A-Za-z0-9_-]{20,}"), 0),
+    ("google-api-key", re.compile(r"\bAIza(?=[0-9A-Za-z_-]*[0-9A-Z])[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"), 0),
+    ("pypi-token", re.compile(r"\bpypi-AgE[A-Za-z0-9_-]{50,}"), 0),
+    ("azure-storage-key", re.compile(r"(?i)\b((?:Account|SharedAccess)Key\s*=\s*)([A-Za-z0-9+/]{20,}={0,2})"), 2),
+    ("azure-sas-signature", re.compile(r"[?&]sig=([A-Za-z0-9%+/=]{20,})"), 1),
+    # A header given on a command line: ``--dashboard-header 'Name: value'``, ``--header``, ``-H`` (curl).
+    ("header-flag", re.compile(r"((?<![\w-])(?:--?[\w-]*(?:header|Header|HEADER)|-H)(?:=|\s+)[\"']?[!#$%&*+.^_`|~0-9A-Za-z-]+:[ \t]*)"
+                               r"([^\"'\r\n]+)"), 2),
     ("bearer-token", re.compile(r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)"), 1),
     ("basic-auth", re.compile(r"(?i)\bbasic\s+([A-Za-z0-9+/]{8,}=*)"), 1),
     ("url-credentials", re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@\"']*:)([^\s\"'<>]*?)(@[^\s@\"'<>]*)"), 2),
@@ -86,6 +122,11 @@ class Redactor:
         for key, value in _walk_fields(document):
             if isinstance(value, str) and (key in KUBECONFIG_SECRET_FIELDS or secret_name(key)):
                 self.add_known(value, f"kubeconfig credential {key} ({where})")
+
+    def add_secrets(self, pairs: Iterable[Tuple[str, str]]) -> None:
+        """(value, what it is) pairs: a run's secrets (``RunConfig.secrets``, ``environment_secrets``)."""
+        for value, what in pairs:
+            self.add_known(value, what)
 
     def add_patterns(self, patterns: Iterable[str]) -> None:
         for text in patterns:
@@ -140,8 +181,14 @@ class Redactor:
 
     def lines(self, text: str, file: str) -> str:
         """A log or other text, scrubbed line by line so each masking is recorded with its line number
-        (a PEM block spanning lines is masked as a whole first)."""
-        text = self._sub(_SHAPES[0][1], 0, text, _SHAPES[0][0], file, "a multi-line block")
+        (a private key spanning lines, and a known value that does, are masked as a whole first)."""
+        for secret in sorted((k for k in self.known if "\n" in k), key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, MASK)
+                self._record(file, "a multi-line block", self.known[secret])
+        for rule, pattern, group in _SHAPES:
+            if rule in _MULTI_LINE:
+                text = self._sub(pattern, group, text, rule, file, "a multi-line block")
         return "".join(self.text(line, file, f"line {n}") for n, line in enumerate(text.splitlines(True), 1))
 
     def summary(self) -> Dict[str, Any]:
@@ -156,7 +203,7 @@ class Redactor:
 
     def _sub(self, pattern: Pattern[str], group: int, value: str, rule: str, file: str, where: str) -> str:
         def mask(match: "re.Match[str]") -> str:
-            if match.group(group) == MASK or not match.group(group):
+            if not match.group(group) or _MASKED.match(match.group(group)):  # masked already by an earlier rule
                 return match.group(0)
             self._record(file, where, rule)
             if group == 0:
@@ -180,6 +227,83 @@ class Redactor:
             self.dropped += 1
             return
         self.entries.append({"file": file, "where": where, "rule": rule})
+
+
+#: A value an earlier rule masked, perhaps followed by the rest of a URL (``token:***REDACTED***@host/path``): left alone.
+_MASKED = re.compile(re.escape(MASK) + r"(?:[@/?#]|$)")
+#: The shapes that may span lines (``Redactor.lines`` masks them before it splits a text into lines).
+_MULTI_LINE = ("pem-block", "ssh2-private-key", "putty-private-key")
+
+
+def environment_secrets(environ: Mapping[str, str]) -> List[Tuple[str, str]]:
+    """(value, what it is) for the secrets Ray would use from ``environ``: its auth token (``RAY_AUTH_TOKEN``, the file
+    ``RAY_AUTH_TOKEN_PATH`` names, ``~/.ray/auth_token``) and the content of the TLS private key ``RAY_TLS_SERVER_KEY``
+    names (whole, and each line of its body, so a piece of it is caught too)."""
+    from preflight.ray_security import find_token, tls_files
+
+    found: List[Tuple[str, str]] = []
+    token, _ = find_token(environ)
+    if token is not None and token.value:
+        found.append((token.value, f"Ray auth token ({token.describe()})"))
+    key = tls_files(environ).key
+    if key:
+        try:
+            with open(os.path.expanduser(key), encoding="utf-8", errors="replace") as handle:
+                content = handle.read(1 << 20)
+        except OSError:
+            content = ""
+        what = "TLS private key (RAY_TLS_SERVER_KEY)"
+        if content.strip():
+            found.append((content.strip(), what))
+        found += [(line.strip(), what) for line in content.splitlines()
+                  if len(line.strip()) >= 16 and not line.startswith("-----") and ":" not in line]
+    return found
+
+
+# -- the run's own outputs ---------------------------------------------------------------------------------------
+
+_R = TypeVar("_R")
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every one of ``secrets`` (long enough to sweep for safely) replaced by the mask."""
+    for secret in sorted((s for s in secrets if len(s.strip()) >= MIN_KNOWN_LENGTH), key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def masked(report: _R) -> _R:
+    """A copy of ``report`` (a ``Report``) in which every string (results, facts, target, keys too) has the run's
+    secrets (``report.secrets``, from its ``RunConfig``) masked; ``report`` itself when there is none to mask. The
+    renderers show only this."""
+    secrets = sorted((s for s in getattr(report, "secrets", ()) if len(s.strip()) >= MIN_KNOWN_LENGTH), key=len, reverse=True)
+    if not secrets:
+        return report
+    return _scrubbed(report, secrets)  # type: ignore[no-any-return]
+
+
+def _scrubbed(value: Any, secrets: List[str]) -> Any:
+    if isinstance(value, enum.Enum):  # a Status is a str: kept as it is
+        return value
+    if isinstance(value, str):
+        return mask(value, secrets)
+    if isinstance(value, dict):
+        return {(_scrubbed(k, secrets) if isinstance(k, str) else k): _scrubbed(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(item, secrets) for item in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(_scrubbed(item, secrets) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _scrubbed(getattr(value, f.name), secrets) for f in dataclasses.fields(value)
+                   if f.init and f.name != "secrets"}  # the copy keeps what it masks, so it can be masked again
+        try:
+            return dataclasses.replace(value, **changes)
+        except (TypeError, ValueError):  # a dataclass that cannot be rebuilt field by field: shown as plain data
+            return _scrubbed(dataclasses.asdict(value), secrets)
+    if hasattr(value, "to_dict"):  # an object a renderer would show through its to_dict
+        return _scrubbed(value.to_dict(), secrets)
+    return value
 
 
 def _plain(key: object) -> bool:

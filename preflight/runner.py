@@ -119,6 +119,7 @@ def run(
         ignored=[r.id for r in results if "ignored" in r.details],
         strict=config.strict,
         missing=[cid for cid in scheduler.plan.selected if cid not in scheduler.outcomes],
+        secrets=tuple(value for value, _ in config.secrets),
     )
 
 

@@ -4,7 +4,9 @@ The nearest file from the working directory upwards is used (in one folder, ``ra
 Command-line flags win over environment variables, which win over the file. An unknown key or a value of
 the wrong type is a usage error naming the file and the key. A relative ``ca-bundle`` in the file is read
 from the file's folder. ``ca-bundle`` and ``insecure`` are one choice (how to verify the dashboard's
-certificate): one given at a higher level replaces the other from a lower level.
+certificate): one given at a higher level replaces the other from a lower level. ``dashboard-header`` adds up: the
+file's headers, then those given as flags or keywords (a name given again replaces the file's). A wrong type under a
+key that may hold a secret (``dashboard-header``, ``dashboard-url``, ``address``) is named without the value.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from preflight.errors import UsageError
 
@@ -30,7 +32,10 @@ KEYS: Dict[str, Tuple[str, Optional[str], Tuple[type, ...]]] = {
     "strict": ("strict", None, (bool,)),
     "ca-bundle": ("ca_bundle", "RAY_PREFLIGHT_CA_BUNDLE", (str,)),
     "insecure": ("insecure", None, (bool,)),
+    "dashboard-header": ("dashboard_headers", None, (str, list)),
 }
+#: Keys whose value may hold a secret (credentials in a URL, a header's value): never repeated in an error.
+_SECRET_KEYS = ("dashboard-header", "dashboard-url", "address")
 
 #: Keywords that choose the same thing (how the dashboard's certificate is verified): a higher level's choice
 #: replaces the other keyword from a lower level, so ``--ca-bundle`` overrides ``insecure = true`` in the file.
@@ -82,10 +87,14 @@ def _check(path: Path, key: str, value: Any) -> Any:
     types = KEYS[key][2]
     if isinstance(value, bool) and bool not in types or not isinstance(value, types):
         names = {str: "a string", list: "a list of check ids", int: "a number", float: "a number", bool: "true or false"}
+        if key == "dashboard-header":
+            names = {str: "a 'Name: value' string", list: "a list of them"}
         wanted = " or ".join(dict.fromkeys(names[t] for t in types))
-        raise UsageError(f"{where}: must be {wanted}, not {value!r}")
+        raise UsageError(f"{where}: must be {wanted}, not {type(value).__name__ if key in _SECRET_KEYS else repr(value)}")
     if key == "ignore" and isinstance(value, list) and not all(isinstance(v, str) for v in value):
         raise UsageError(f"{where}: must be a list of check ids")
+    if key == "dashboard-header" and isinstance(value, list) and not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where}: must be a list of 'Name: value' strings")
     return value
 
 
@@ -117,4 +126,15 @@ def merge(given: Dict[str, Any], environ: Optional[Mapping[str, str]] = None, st
     merged.update({k: v for k, v in given.items() if v is not None and v is not False})
     for key in given:
         merged.setdefault(key, given[key])
+    if base.get("dashboard_headers") and given.get("dashboard_headers"):  # the file's, then the flags' (which win by name)
+        merged["dashboard_headers"] = _listed(base["dashboard_headers"]) + _listed(given["dashboard_headers"])
     return merged
+
+
+def _listed(headers: Any) -> List[Any]:
+    """Headers as a list: 'Name: value' strings, or (name, value) pairs from a dict (config.build validates them)."""
+    if isinstance(headers, str):
+        return [headers]
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    return list(headers) if isinstance(headers, (list, tuple)) else [headers]

@@ -10,15 +10,20 @@ three forms, each read the way Ray reads it:
   and Python. A bare ``host`` (no port) is refused by ``ray.init`` ("Invalid address format"), and so here.
 * ``http(s)://host[:port]``: the dashboard, which serves the Ray Jobs API (what ``ray job submit`` reads from
   ``RAY_ADDRESS``). ``ray.init`` refuses it; the Ray Client address is derived as ``ray://host:10001``.
+
+A dashboard URL (a Ray Jobs address, ``--dashboard-url``, the profile's pattern) may carry ``user:password@``: both
+are percent-decoded (RFC 3986), taken out of the URL the tool shows and stores, and kept as ``BasicAuth``, which only
+the dashboard's requests send.
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from preflight.errors import UsageError, shown
 from preflight.profiles import Profile
@@ -35,6 +40,35 @@ _MAX_INPUT = 1024
 
 
 @dataclass(frozen=True)
+class BasicAuth:
+    """The ``user:password@`` of a dashboard URL, percent-decoded: sent as HTTP basic auth to the dashboard only.
+
+    The password never appears in a repr, a fact or a report. Neither does a user given without a password
+    (``https://<token>@host/``, the way many services take a token), which is treated as a secret too."""
+
+    user: str = field(repr=False)
+    password: Optional[str] = field(default=None, repr=False)
+
+    @property
+    def shown_user(self) -> Optional[str]:
+        """The user name as messages may show it: None when it may itself be the secret (no password given)."""
+        return self.user if self.password is not None and self.user else None
+
+    def header(self) -> str:
+        """The ``Authorization`` header's value (RFC 7617: ``user:password`` in UTF-8, base64)."""
+        pair = f"{self.user}:{self.password or ''}".encode("utf-8")
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
+    def secrets(self) -> Tuple[str, ...]:
+        """The values no output may show."""
+        hidden = [self.password] if self.password else []
+        return tuple(hidden + ([self.user] if self.shown_user is None and self.user else []))
+
+    def __repr__(self) -> str:
+        return f"BasicAuth(user={self.shown_user!r})" if self.shown_user else "BasicAuth(user hidden)"
+
+
+@dataclass(frozen=True)
 class Target:
     #: Where ``ray.init`` connects: the Ray Client server (given, or derived from a Ray Jobs address) or, for a GCS
     #: address, the GCS.
@@ -47,8 +81,10 @@ class Target:
     dashboard_source: str
     #: ``ray-client``, ``gcs`` or ``jobs``: the form the address was given in.
     form: str = RAY_CLIENT
-    #: The address as given (surrounding whitespace removed).
+    #: The address as given (surrounding whitespace removed; credentials of a Ray Jobs URL taken out).
     given: str = ""
+    #: ``user:password@`` taken out of the dashboard URL, sent as basic auth with the dashboard's requests only.
+    dashboard_auth: Optional[BasicAuth] = None
 
     @property
     def address(self) -> str:
@@ -94,6 +130,8 @@ def join_host_port(host: str, port: int) -> str:
 #: Credentials in a URL: everything after the scheme (or from the start when there is none) up to the last '@',
 #: so a password holding '/', '@' or a space is hidden too.
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?.*@", re.S)
+#: A '%' that does not start a percent-encoded octet (RFC 3986 ``pct-encoded``).
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _shown(text: str) -> str:
@@ -186,8 +224,10 @@ class Address:
     #: Where ``ray.init`` connects: the Ray Client server (given, or derived from a Ray Jobs URL) or the GCS.
     host: str
     port: int
-    #: The Ray Jobs URL (the dashboard) of a ``jobs`` address.
+    #: The Ray Jobs URL (the dashboard) of a ``jobs`` address, without credentials.
     url: Optional[str] = None
+    #: The credentials that were in that URL.
+    auth: Optional[BasicAuth] = None
 
 
 def parse(text: str, what: str = "address") -> Address:
@@ -212,8 +252,8 @@ def parse(text: str, what: str = "address") -> Address:
     if "://" in text:
         scheme, _, rest = text.partition("://")
         if scheme.lower() in ("http", "https"):
-            url = parse_dashboard_url(text, what)
-            return Address(JOBS, _check_host(urlsplit(url).hostname or "", what, original), CLIENT_PORT, url)
+            url, auth = split_dashboard_url(text, what)
+            return Address(JOBS, _check_host(urlsplit(url).hostname or "", what, original), CLIENT_PORT, url, auth)
         if scheme.lower() != "ray":
             named = f", not {scheme}://" if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,15}", scheme) else ""
             raise UsageError(f"{what} {_shown(original)}: expected ray://host:port (Ray Client), host:port (GCS) "
@@ -241,12 +281,28 @@ def parse_address(text: str, what: str = "address") -> Tuple[str, int]:
 
 
 def parse_dashboard_url(text: str, what: str = "dashboard URL") -> str:
+    """The dashboard URL without credentials (``split_dashboard_url`` gives them too)."""
+    return split_dashboard_url(text, what)[0]
+
+
+def split_dashboard_url(text: str, what: str = "dashboard URL") -> Tuple[str, Optional[BasicAuth]]:
+    """The dashboard URL without its ``user:password@`` (ending in '/' when it has no path), and those credentials
+    percent-decoded as RFC 3986 says; ``UsageError`` (one line, never repeating the credentials) when unusable."""
     original = _text(text, what, "http://host:8265")
     text = original.strip()
     if not text or any(ch.isspace() for ch in text) or not text.isprintable() or len(text) > _MAX_INPUT:
         raise UsageError(f"{what} {_shown(original)} is not a URL")
     if "://" not in text:
         text = "http://" + text
+    start = text.index("://") + 3
+    authority = re.split(r"[/?#]", text[start:], maxsplit=1)[0]
+    if "@" in text[start + len(authority):]:  # a '/', '?' or '#' in a password ended the host early: the rest would show
+        raise UsageError(f"{what} {_shown(original)}: '@' after the host; a '/', '?', '#' or '%' in a user name or "
+                         "password must be percent-encoded (%2F, %3F, %23, %25)")
+    userinfo, at, _ = authority.rpartition("@")
+    auth = _credentials(userinfo, what, original) if at else None
+    if at:
+        text = text[:start] + text[start + len(userinfo) + 1:]
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -257,13 +313,36 @@ def parse_dashboard_url(text: str, what: str = "dashboard URL") -> str:
         raise UsageError(f"{what} {_shown(original)}: expected http:// or https://")
     if not parts.hostname:
         raise UsageError(f"{what} {_shown(original)} has no host name")
-    if "@" in parts.netloc:  # the tool would not send them, and every report would repeat them
-        raise UsageError(f"{what} {_shown(original)}: leave the credentials (user:password@) out; "
-                         "the dashboard's API is read without them")
+    if "@" in parts.netloc:
+        raise UsageError(f"{what} {_shown(original)}: not a valid URL")
     _check_host(parts.hostname, what, original)
     if port == 0:
         raise UsageError(f"{what} {_shown(original)}: port 0 is not usable")
-    return text if text.endswith("/") or parts.path else text + "/"
+    return (text if text.endswith("/") or parts.path else text + "/"), auth
+
+
+def _credentials(userinfo: str, what: str, original: str) -> Optional[BasicAuth]:
+    """``user[:password]`` of a URL, each part percent-decoded (UTF-8); None when empty (``https://@host/``)."""
+    if not userinfo:
+        return None
+    if _BAD_PERCENT.search(userinfo):
+        raise UsageError(f"{what} {_shown(original)}: a '%' in the credentials does not start a percent-encoded "
+                         "character (write a literal % as %25)")
+    user, colon, password = userinfo.partition(":")
+    try:
+        user, password = unquote(user, errors="strict"), unquote(password, errors="strict")
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {_shown(original)}: the credentials are not UTF-8 once percent-decoded") from None
+    if ":" in user:
+        raise UsageError(f"{what} {_shown(original)}: the user name holds ':' (%3A), which basic auth cannot send")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in user + password):
+        raise UsageError(f"{what} {_shown(original)}: the credentials hold control characters")
+    return BasicAuth(user, password if colon else None)
+
+
+def _without_userinfo(text: str) -> str:
+    """A URL as given, with its ``user:password@`` taken out."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1", text)
 
 
 def resolve(
@@ -302,17 +381,25 @@ def resolve(
         domain = _text(domain, "domain", "example.com").strip().strip(".")
         _check_host(domain, "domain", domain)
     named = "--address" if source == "flag" else source
+    auth: Optional[BasicAuth] = None
     if parsed.form == JOBS and parsed.url is not None:
-        url, dash_source = parsed.url, f"the Ray Jobs address ({named})"
-        if dashboard_url and parse_dashboard_url(dashboard_url) != url:
-            raise UsageError(f"{what} {_shown(given)} is a Ray Jobs address (the dashboard), and --dashboard-url "
-                             f"{_shown(parse_dashboard_url(dashboard_url))} names another: give one of them")
+        url, auth, dash_source = parsed.url, parsed.auth, f"the Ray Jobs address ({named})"
+        given = _without_userinfo(given)
+        if dashboard_url:
+            other, other_auth = split_dashboard_url(dashboard_url)
+            if other != url:
+                raise UsageError(f"{what} {_shown(given)} is a Ray Jobs address (the dashboard), and --dashboard-url "
+                                 f"{_shown(other)} names another: give one of them")
+            if auth and other_auth and auth != other_auth:
+                raise UsageError(f"{what} and --dashboard-url carry different credentials for the same dashboard: "
+                                 "give them once")
+            auth = auth or other_auth
         source = f"derived from the Ray Jobs address ({named})"
     elif dashboard_url:
-        url, dash_source = parse_dashboard_url(dashboard_url), "flag"
+        (url, auth), dash_source = split_dashboard_url(dashboard_url), "flag"
     elif profile.dashboard_url and ("{domain}" not in profile.dashboard_url or domain):
-        url = parse_dashboard_url(profile.dashboard_url.format(domain=domain or ""))
+        url, auth = split_dashboard_url(profile.dashboard_url.format(domain=domain or ""))
         dash_source = f"profile {profile.name}"
     else:
         url, dash_source = f"http://{join_host_port(host, DASHBOARD_PORT)}/", "head host"
-    return Target(host, port, gcs_host, gcs_port, url, source, dash_source, parsed.form, given)
+    return Target(host, port, gcs_host, gcs_port, url, source, dash_source, parsed.form, given, auth)

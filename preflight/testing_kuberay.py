@@ -77,6 +77,10 @@ class ClusterSpec:
     #: A secret in the head pod's environment, to prove reports leave pod specs out.
     planted_secret: str = "rpf-planted-redis-password-5f3c"
     extra_groups: int = 0
+    #: Token authentication: "authOptions" (KubeRay 1.5.1+, optionally with ``auth_secret``), "manual" (RAY_AUTH_MODE
+    #: and a RAY_AUTH_TOKEN from a Secret in the head container), or None.
+    auth: Optional[str] = None
+    auth_secret: Optional[str] = None
 
 
 def _labels(spec: ClusterSpec, node_type: str, group: str) -> Dict[str, str]:
@@ -157,6 +161,12 @@ def raycluster(spec: ClusterSpec) -> Dict[str, Any]:
                    "endpoints": {n: str(p) for n, p in spec.service_ports},
                    "head": {"podIP": "10.244.0.12", "serviceIP": "10.96.10.20"}},
     }
+    if spec.auth == "authOptions":
+        body["spec"]["authOptions"] = dict({"mode": "token"}, **({"secretName": spec.auth_secret} if spec.auth_secret else {}))
+    elif spec.auth == "manual":
+        body["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["env"] += [
+            {"name": "RAY_AUTH_MODE", "value": "token"},
+            {"name": "RAY_AUTH_TOKEN", "valueFrom": {"secretKeyRef": {"name": spec.auth_secret or spec.name, "key": "auth_token"}}}]
     if spec.idle_timeout_s is not None:
         body["spec"]["autoscalerOptions"] = {"idleTimeoutSeconds": spec.idle_timeout_s, "upscalingMode": "Default"}
     if spec.api_version == "v1":

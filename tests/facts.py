@@ -49,7 +49,7 @@ def dashboard_facts(status: Optional[Dict[str, Any]] = None, ok: bool = True, **
 
 #: Every check in display order; the Kubernetes ones skip where the tests run without credentials.
 KUBE_CHECKS = ["kubernetes", "kuberay-operator", "raycluster", "head-service", "worker-groups"]
-ALL_CHECKS = ["reachability", "proxy", "ray-version", "python-version", "client-packages", "dashboard", *KUBE_CHECKS, "autoscaler",
+ALL_CHECKS = ["reachability", "proxy", "auth", "tls", "ray-version", "python-version", "client-packages", "dashboard", *KUBE_CHECKS, "autoscaler",
               "fibonacci", "package-parity"]
 NO_KUBE = "skipped: no Kubernetes credentials: run inside the cluster or set KUBECONFIG"
 

@@ -57,7 +57,8 @@ USAGE = [
     ("ipv6-not-an-address", ["--address", "ray://[nothost]:1"], {}, "not an IPv6"),
     ("bare-host", ["--address", "head"], {}, "has no port"),  # ray.init("head"): "Invalid address format"
     ("bare-ipv6", ["--address", "[::1]"], {}, "has no port"),
-    ("http-credentials", ["--address", "http://alice:planted-pw@h:8265"], {}, "leave the credentials"),
+    ("http-credentials-bad-percent", ["--address", "http://alice:planted-pw%zz@h:8265"], {}, "write a literal % as %25"),
+    ("ray-client-credentials", ["--address", "ray://alice:planted-pw@h:10001"], {}, "nothing after the port"),
     ("http-port-0", ["--address", "http://h:0"], {}, "port 0 is not usable"),
     ("jobs-and-dashboard-url", ["--address", "http://a:8265", "--dashboard-url", "http://b:8265"], {}, "names another"),
     ("gcs-and-gcs-address", ["--address", "a:6379", "--gcs-address", "b:6379"], {}, "names another"),
@@ -94,7 +95,14 @@ USAGE = [
     ("fib-size-fraction", FAST + ["--fib-size", "1.5"], {}, "whole number"),
     ("fib-tasks-zero", FAST + ["--fib-tasks", "0"], {}, "between 1 and 1,024"),
     ("dashboard-ftp", FAST + ["--dashboard-url", "ftp://x"], {}, "dashboard"),
-    ("dashboard-credentials", FAST + ["--dashboard-url", "https://alice:planted-pw@dash.example.com/"], {}, "leave the credentials"),
+    ("dashboard-credentials-slash", FAST + ["--dashboard-url", "https://alice:planted/pw@dash.example.com/"], {}, "percent-encoded"),
+    ("dashboard-credentials-colon-user", FAST + ["--dashboard-url", "https://a%3Ab:planted-pw@dash.example.com/"], {}, "holds ':'"),
+    ("dashboard-header-no-colon", FAST + ["--dashboard-header", "Bearer planted-pw"], {}, "expected 'Name: value'"),
+    ("dashboard-header-bad-name", FAST + ["--dashboard-header", "Auth planted-pw: x"], {}, "not a valid HTTP header name"),
+    ("dashboard-header-line-break", FAST + ["--dashboard-header", "X-Auth: planted-pw\r\nX-Evil: 1"], {}, "line break"),
+    ("dashboard-header-empty", FAST + ["--dashboard-header", "X-Auth:"], {}, "the value is empty"),
+    ("dashboard-header-and-basic-auth", FAST + ["--dashboard-url", "https://u:planted-pw@dash.example.com/",
+                                                "--dashboard-header", "Authorization: Bearer planted-pw"], {}, "keep one"),
     ("gcs-port", FAST + ["--gcs-address", "h:99999"], {}, "outside 1-65535"),
     ("domain-space", FAST + ["--domain", "bad domain"], {}, "not a valid host name"),
     ("namespace-bad", FAST + ["--namespace", "Bad_Name!"], {}, "not a Kubernetes namespace name"),
@@ -103,7 +111,7 @@ USAGE = [
     ("kubeconfig-directory", FAST + ["--kubeconfig", "/"], {}, "a directory"),
     ("junit-unwritable", FAST + ["--junit-xml", "/nonexistent/dir/out.xml"], {}, "--junit-xml"),
     ("ray-address-bare-host", [], {"RAY_ADDRESS": "oops"}, "RAY_ADDRESS 'oops' has no port"),
-    ("ray-address-http-credentials", [], {"RAY_ADDRESS": "https://ops:planted-pw@oops"}, "RAY_ADDRESS"),
+    ("ray-address-http-credentials", [], {"RAY_ADDRESS": "https://ops:planted-pw@oops:0"}, "RAY_ADDRESS"),
     ("ray-address-local", [], {"RAY_ADDRESS": "local"}, "--local"),
     ("ray-address-port", [], {"RAY_ADDRESS": "ray://h:notaport"}, "RAY_ADDRESS"),
     ("ray-address-empty-host", [], {"RAY_ADDRESS": "ray://"}, "RAY_ADDRESS"),
@@ -160,6 +168,9 @@ FINDINGS = [
     # what was a usage error before: an http(s):// address is the Ray Jobs address, a host:port one the GCS
     ("jobs-address", ["--address", "http://ray-head.invalid:8265"], {}, {"reachability": "fail"},
      "(ray://ray-head.invalid:10001, derived from the Ray Jobs address http://ray-head.invalid:8265/)"),
+    # credentials in a Ray Jobs URL are taken out of it (and sent to the dashboard alone)
+    ("jobs-address-with-credentials", ["--address", "http://alice:planted-pw@ray-head.invalid:8265"], {}, {"reachability": "fail"},
+     "(ray://ray-head.invalid:10001, derived from the Ray Jobs address http://ray-head.invalid:8265/)"),
     ("gcs-address", ["--address", CLOSED.replace("ray://", "")], {}, {"reachability": "fail"}, "refused"),
     ("address-padded", ["--address", f"  {CLOSED}  "], {}, {"reachability": "fail"}, "refused"),
     ("connect-timeout-above-timeout", ["--connect-timeout", "100", "--timeout", "5"], {}, {"reachability": "fail"}, "refused"),
@@ -186,7 +197,7 @@ def test_usable_input_describing_a_broken_setup_is_a_finding(tmp_path: Path, arg
     first = next(iter(statuses))
     assert words in results[first]["summary"], results[first]
     assert proc.returncode == (0 if report["ok"] else 1)
-    assert b"planted-kube-token" not in proc.stdout + proc.stderr
+    assert b"planted-kube-token" not in proc.stdout + proc.stderr and b"planted-pw" not in proc.stdout + proc.stderr
 
 
 def test_a_malformed_settings_file_is_a_usage_error(tmp_path: Path) -> None:

@@ -283,3 +283,25 @@ def test_credentials_are_found_in_kubectls_order(tls_pair: Tuple[str, str]) -> N
         default = used([], {"KUBECONFIG": ""})
         assert default["details"]["server"] == from_home.url and "(from the default ~/.kube/config)" in default["summary"]
     assert from_flag.requests and from_env.requests and from_home.requests and in_cluster.requests
+
+
+@pytest.mark.parametrize("auth, secret, source, named", [
+    ("authOptions", None, "authOptions", "ray-cluster-kuberay"),
+    ("authOptions", "team-ray-token", "authOptions", "team-ray-token"),
+    ("manual", "hand-made", "RAY_AUTH_MODE in the head container", "hand-made"),
+])
+def test_token_authentication_on_the_raycluster_is_reported_and_names_its_secret(auth: str, secret: Optional[str], source: str,
+                                                                                  named: str) -> None:
+    """The RayCluster says token authentication is on (and where); the auth check's remedy reads the token from the
+    Secret KubeRay keeps (never read by the tool)."""
+    from preflight.checks.auth import auth as auth_check
+
+    report = judge(routes(ClusterSpec(auth=auth, auth_secret=secret)))
+    result = report["raycluster"]
+    assert result.status is Status.PASS and f"token authentication on ({source})" in result.summary, result.summary
+    kuberay = report.facts["kuberay"]
+    demanded = {"mode": None, "sends_token": False, "token_source": None, "token_problem": None, "ray": "2.60.0",
+                "ray_supports_tokens": True, "server_demands_token": True, "server_message": "UNAUTHENTICATED"}
+    outcome = auth_check(demanded, config.build(ADDRESS, environ={}).target, kuberay)
+    assert outcome.status is Status.FAIL
+    assert f"kubectl -n kuberay get secret {named} -o jsonpath='{{.data.auth_token}}' | base64 -d" in str(outcome.remedy)

@@ -128,15 +128,66 @@ def test_auto_and_local_say_what_ray_init_would_do_and_what_to_type() -> None:
     assert "ray://host:10001" in str(local.value) and "--local" in str(local.value)
 
 
-@pytest.mark.parametrize("text", ["ray://alice:s3cr3t-pw@head:10001", "alice:s3cr3t-pw@head:6379",
-                                  "http://alice:s3cr3t-pw@head:8265/", "https://alice:s3cr3t-pw@dash.example.com",
-                                  "https://s3cr3t-pw@dash.example.com"])
-def test_credentials_in_an_address_are_refused_and_never_echoed(text: str) -> None:
-    with pytest.raises(UsageError) as info:
+@pytest.mark.parametrize("text", ["ray://alice:s3cr3t-pw@head:10001", "alice:s3cr3t-pw@head:6379"])
+def test_credentials_in_a_ray_address_are_refused_and_never_echoed(text: str) -> None:
+    with pytest.raises(UsageError) as info:  # the Ray Client and the GCS take no credentials in the address
         parse(text)
     assert "s3cr3t-pw" not in str(info.value)
-    if text.startswith("http"):  # the same rule as --dashboard-url: the Jobs API is read without them
-        assert "leave the credentials (user:password@) out" in str(info.value)
+
+
+@pytest.mark.parametrize("text, url, user, password", [
+    ("http://alice:s3cr3t-pw@head:8265/", "http://head:8265/", "alice", "s3cr3t-pw"),
+    ("https://alice:s3cr3t-pw@dash.example.com", "https://dash.example.com/", "alice", "s3cr3t-pw"),
+    ("https://al%69ce:s3cr3t%40pw%3A%2F%25@dash.example.com/x", "https://dash.example.com/x", "alice", "s3cr3t@pw:/%"),
+    ("https://alice:s3cr3t@pw@dash.example.com:8443", "https://dash.example.com:8443/", "alice", "s3cr3t@pw"),
+    ("https://j%C3%BCrgen:%E2%82%AC-s3cr3t@dash.example.com", "https://dash.example.com/", "jürgen", "€-s3cr3t"),
+    ("https://alice:@dash.example.com", "https://dash.example.com/", "alice", ""),
+    ("https://s3cr3t-pw@dash.example.com", "https://dash.example.com/", "s3cr3t-pw", None),
+])
+def test_credentials_in_a_dashboard_url_are_taken_out_and_percent_decoded(text: str, url: str, user: str, password: str) -> None:
+    """RFC 3986: userinfo is split at the first ':' and each part percent-decoded (UTF-8); the host follows the last '@'.
+    A user without a password may be a token (https://<token>@host/): it is never shown either."""
+    for target in (resolve(AUTO, text, environ={}), resolve(AUTO, None, environ={"RAY_ADDRESS": text}),
+                   resolve(AUTO, "ray://head:10001", dashboard_url=text, environ={})):
+        assert target.dashboard_url == url and "s3cr3t" not in repr(target) + str(target.to_dict())
+        assert target.dashboard_auth is not None
+        assert (target.dashboard_auth.user, target.dashboard_auth.password) == (user, password)
+        assert target.dashboard_auth.shown_user == (user if password is not None else None)
+    assert parse_dashboard_url(text) == url
+
+
+@pytest.mark.parametrize("text, words", [
+    ("https://alice:s3cr3t/pw@dash.example.com", "must be percent-encoded"),
+    ("https://alice:s3cr3t?pw@dash.example.com", "must be percent-encoded"),
+    ("https://ali/ce:s3cr3t-pw@dash.example.com", "must be percent-encoded"),
+    ("https://alice:s3cr3t%zz@dash.example.com", "write a literal % as %25"),
+    ("https://alice:s3cr3t%ff@dash.example.com", "not UTF-8"),
+    ("https://ali%3Ace:s3cr3t-pw@dash.example.com", "the user name holds ':'"),
+    ("https://alice:s3cr3t%0A@dash.example.com", "control characters"),
+    ("https://alice:s3cr3t-pw@dash.example.com:0", "port 0"),
+    ("https://alice:s3cr3t-pw@-bad-", "not a valid host name"),
+])
+def test_unusable_credentials_in_a_dashboard_url_are_named_never_echoed(text: str, words: str) -> None:
+    with pytest.raises(UsageError) as info:
+        parse_dashboard_url(text)
+    assert words in str(info.value) and "s3cr3t" not in str(info.value)
+
+
+def test_a_ray_jobs_address_and_a_dashboard_url_share_their_credentials() -> None:
+    jobs = "https://alice:s3cr3t-pw@dash.example.com/"
+    target = resolve(AUTO, jobs, dashboard_url="https://dash.example.com/", environ={})
+    assert target.dashboard_auth is not None and target.dashboard_auth.password == "s3cr3t-pw"
+    assert target.given == "https://dash.example.com/"
+    with pytest.raises(UsageError, match="different credentials") as info:
+        resolve(AUTO, jobs, dashboard_url="https://bob:other-s3cr3t@dash.example.com/", environ={})
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_the_profiles_dashboard_pattern_may_carry_credentials() -> None:
+    profile = profiles.Profile(name="site", description="", dashboard_url="https://svc:s3cr3t-pw@ray-dashboard.{domain}/")
+    target = resolve(profile, "ray://head:10001", domain="example.com", environ={})
+    assert target.dashboard_url == "https://ray-dashboard.example.com/"
+    assert target.dashboard_auth is not None and target.dashboard_auth.user == "svc"
 
 
 def test_resolution_order_flag_then_env_then_profile() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from preflight.redaction import masked
+
 if TYPE_CHECKING:  # the model calls this renderer; the renderer needs the model's names only for typing
     from preflight.model import Report
 
@@ -12,6 +14,7 @@ _COLORS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "skip": "#6e
 
 
 def render_table(report: "Report") -> str:
+    report = masked(report)
     reason = report.verdict_reason()
     verdict = "GO" if reason is None else f"NO-GO ({escape(reason)})" if not any(not r.ok for r in report.results) else "NO-GO"
     color = _COLORS["pass"] if reason is None else _COLORS["fail"]

@@ -13,6 +13,7 @@ import time
 import xml.etree.ElementTree as ET
 
 from preflight.model import Report, Result, Status
+from preflight.redaction import masked
 
 
 def _text(result: Result) -> str:
@@ -20,6 +21,7 @@ def _text(result: Result) -> str:
 
 
 def render_junit(report: Report) -> str:
+    report = masked(report)
     counts = report.counts()
     failures = counts["fail"] + (counts["warn"] if report.strict else 0)
     totals = {"tests": str(len(report)), "failures": str(failures), "errors": str(counts["error"]),

@@ -8,6 +8,7 @@ import sys
 from typing import IO, Any, List, Optional
 
 from preflight.model import Report, Result, Status
+from preflight.redaction import masked
 
 _MARKS = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "-", Status.ERROR: "?"}
 _ASCII = {Status.PASS: "ok", Status.WARN: "!!", Status.FAIL: "XX", Status.SKIP: "--", Status.ERROR: "??"}
@@ -75,6 +76,7 @@ def _details(result: Result) -> List[str]:
 
 
 def render(report: Report, verbose: bool = False, stream: Optional[IO[str]] = None, color: Optional[bool] = None) -> str:
+    report = masked(report)
     style = Style(stream or sys.stdout, color)
     width = max([len(r.id) for r in report.results] + [10])
     lines = [f"ray-preflight {report.tool_version} · profile {report.profile} · {report.address}"
@@ -94,7 +96,7 @@ def render(report: Report, verbose: bool = False, stream: Optional[IO[str]] = No
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), default=_jsonable, sort_keys=False) + "\n"
+    return json.dumps(masked(report).to_dict(), default=_jsonable, sort_keys=False) + "\n"
 
 
 def _jsonable(value: Any) -> Any:
