@@ -28,7 +28,7 @@ from preflight.ray_security import (
     find_token,
     token_mode,
 )
-from preflight.registry import check, probe
+from preflight.registry import CLIENT_ROUTE, check, probe
 from preflight.target import GCS
 
 WHERE_RAY_LOOKS = f"{TOKEN_VARIABLE}, then the file {TOKEN_PATH_VARIABLE} names, then {DEFAULT_TOKEN_FILE}"
@@ -102,7 +102,7 @@ def _secret_line(kuberay: Any, target: Any) -> str:
             "-o jsonpath='{.data.auth_token}' | base64 -d)")
 
 
-@check("auth", "Token authentication")
+@check("auth", "Token authentication", routes=CLIENT_ROUTE)
 def auth(client_auth, target, kuberay=None) -> Outcome:  # type: ignore[no-untyped-def]
     """The cluster's token authentication (Ray 2.52+) against what this client's Ray would send."""
     problem = unreadable(client_auth=client_auth)

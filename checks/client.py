@@ -8,7 +8,7 @@ from packaging.version import InvalidVersion, Version
 
 from preflight.environment import WATCHED, host_facts, python_facts, ray_client_protocol, ray_requirements, version_of
 from preflight.model import Outcome, dig, failed, passed, reason_of, skipped, undecided, unreadable, warned
-from preflight.registry import check, probe
+from preflight.registry import CLIENT_ROUTE, check, probe
 
 
 @probe()
@@ -58,7 +58,7 @@ def _same_version(a: Any, b: Any) -> bool:
         return str(a).strip() == str(b).strip()
 
 
-@check("ray-version", "Client Ray matches the cluster")
+@check("ray-version", "Client Ray matches the cluster", routes=CLIENT_ROUTE)
 def ray_version(client, profile, server=None, dashboard=None) -> Outcome:  # type: ignore[no-untyped-def]
     """The installed Ray against the profile's pin and the live server's Ray version."""
     problem = unreadable(client=client)
@@ -127,7 +127,7 @@ def python_remedy(wanted_minor: str, ray: Optional[str]) -> str:
     )
 
 
-@check("python-version", "Client Python matches the cluster")
+@check("python-version", "Client Python matches the cluster", routes=CLIENT_ROUTE)
 def python_version(client, profile, server=None) -> Outcome:  # type: ignore[no-untyped-def]
     """The client's Python against the server's (read from the GCS, no Ray Client session)."""
     problem = unreadable(client=client)

@@ -13,7 +13,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from preflight.model import Outcome, as_dict, dicts, dig, failed, passed, skipped, unreadable
-from preflight.registry import check
+from preflight.registry import CLIENT_ROUTE, check
 
 
 class Breakage(NamedTuple):
@@ -75,7 +75,7 @@ def known_findings(ray: str, packages: Dict[str, Optional[str]]) -> List[Dict[st
     return findings
 
 
-@check("client-packages", "Client packages suit the installed Ray")
+@check("client-packages", "Client packages suit the installed Ray", routes=CLIENT_ROUTE)
 def client_packages(client) -> Outcome:  # type: ignore[no-untyped-def]
     """Ray's declared requirements (base and ``client`` extra) and the known undeclared breakages, read from metadata."""
     problem = unreadable(client=client)

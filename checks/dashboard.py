@@ -21,7 +21,7 @@ from preflight.target import JOBS, join_host_port
 @probe()
 def dashboard(target, endpoint, ctx) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """GET /api/version and /api/cluster_status from the dashboard."""
-    if target.form != JOBS:  # a Ray Jobs address names the dashboard itself: read it whatever the derived client port does
+    if target.form != JOBS and ctx.config.route != "jobs":  # for the Jobs route the dashboard is the way in: read it anyway
         require_head(endpoint, urlsplit(target.dashboard_url).hostname or "")
     base = target.dashboard_url
     tls = TlsOptions(ctx.config.ca_bundle, ctx.config.insecure)
@@ -53,7 +53,7 @@ def dashboard(target, endpoint, ctx) -> Dict[str, Any]:  # type: ignore[no-untyp
 
 
 @check("dashboard", "Ray dashboard answers")
-def dashboard_check(dashboard, target, ray_client=None, server=None) -> Outcome:  # type: ignore[no-untyped-def]
+def dashboard_check(dashboard, target, ray_client=None, server=None, config=None) -> Outcome:  # type: ignore[no-untyped-def]
     """The dashboard URL answers /api/version with the server's Ray version."""
     problem = unreadable(dashboard=dashboard)
     if problem:
@@ -63,7 +63,8 @@ def dashboard_check(dashboard, target, ray_client=None, server=None) -> Outcome:
     if not dashboard.get("ok"):
         head_down = isinstance(ray_client, Missing) or (isinstance(ray_client, dict) and not ray_client.get("ok"))
         same_host = urlsplit(target.dashboard_url).hostname == target.host
-        if dashboard.get("unreachable") and head_down and same_host:
+        jobs_route = getattr(config, "route", "client") == "jobs"  # the dashboard is the way in: its own failure counts
+        if dashboard.get("unreachable") and head_down and same_host and not jobs_route:
             return skipped(f"cluster unreachable ({reason_of(ray_client, 'no Ray Client answer')})", url=url)
         kind = dashboard.get("error_kind")
         remedy = remedy_url

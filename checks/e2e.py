@@ -15,7 +15,7 @@ from preflight.checks.reachability import client_suggestion, node_here
 from preflight.child_job import job_budget, run_script
 from preflight.errors import Unavailable
 from preflight.model import Outcome, as_list, failed, formatted, passed, said, unreadable
-from preflight.registry import check, probe
+from preflight.registry import CLIENT_ROUTE, check, probe
 from preflight.target import GCS
 
 #: Seconds kept back from the deadline to kill the job and report.
@@ -43,7 +43,7 @@ def _first_line(text: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
-@check("fibonacci", "Fibonacci job runs end to end")
+@check("fibonacci", "Fibonacci job runs end to end", routes=CLIENT_ROUTE)
 def fibonacci(fibonacci_run, config) -> Outcome:  # type: ignore[no-untyped-def]
     """Run the platform's smoke test through the client's Ray and verify every result."""
     run = fibonacci_run

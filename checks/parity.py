@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 
 from preflight.checks.fib_job import PARITY
 from preflight.model import Outcome, as_dict, passed, skipped, unreadable, warned
-from preflight.registry import check
+from preflight.registry import CLIENT_ROUTE, check
 
 
 def _major_minor(version: object) -> str:
@@ -45,7 +45,7 @@ def _fix(found: List[Dict[str, Optional[str]]]) -> str:
     return "; ".join(parts)
 
 
-@check("package-parity", "Server packages match the client's")
+@check("package-parity", "Server packages match the client's", routes=CLIENT_ROUTE)
 def package_parity(fibonacci_run, client) -> Outcome:  # type: ignore[no-untyped-def]
     """cloudpickle, numpy, pandas and pyarrow on the server's workers against the client's."""
     problem = unreadable(fibonacci_run=fibonacci_run, client=client)

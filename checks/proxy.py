@@ -73,7 +73,7 @@ from packaging.version import InvalidVersion, Version
 from preflight.environment import version_of
 from preflight.model import Outcome, as_dict, as_list, dig, failed, passed, unreadable, warned
 from preflight.net import NetError, connect
-from preflight.registry import check, probe
+from preflight.registry import CLIENT_ROUTE, check, probe
 from preflight.target import join_host_port
 
 #: The variables gRPC reads for the proxy, in the order it reads them.
@@ -485,7 +485,7 @@ def _failure(facts: Dict[str, Any]) -> str:
     return f"{where}: {error}"
 
 
-@check("proxy", "gRPC proxy settings let ray.init reach the head")
+@check("proxy", "gRPC proxy settings let ray.init reach the head", routes=CLIENT_ROUTE)
 def proxy(proxy_route, target) -> Outcome:  # type: ignore[no-untyped-def]
     """Whether gRPC would send ray.init through a proxy (grpc_proxy, https_proxy, http_proxy), and whether it gets through."""
     problem = unreadable(proxy_route=proxy_route)

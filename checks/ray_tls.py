@@ -32,7 +32,7 @@ from preflight.model import Outcome, as_dict, as_list, failed, passed, said, ski
 from preflight.net import CERT_VERIFY_FAILED, CLOSED_IN_HANDSHAKE, NetError, tls_connect
 from preflight.ray_rpc import ping
 from preflight.ray_security import TLS_EXPORTS, TLS_VARIABLES, channel, no_passphrase, tls_files
-from preflight.registry import check, probe
+from preflight.registry import CLIENT_ROUTE, check, probe
 from preflight.target import join_host_port
 
 USE_TLS, CERT, KEY, CA = TLS_VARIABLES
@@ -442,7 +442,7 @@ def _expiring(facts: Dict[str, Any]) -> List[str]:
     return found
 
 
-@check("tls", "TLS on the Ray ports")
+@check("tls", "TLS on the Ray ports", routes=CLIENT_ROUTE)
 def tls(ray_tls) -> Outcome:  # type: ignore[no-untyped-def]
     """Whether the client's TLS set-up (RAY_USE_TLS, RAY_TLS_*) matches the server's, and whether the handshake verifies."""
     problem = unreadable(ray_tls=ray_tls)

@@ -20,7 +20,7 @@ from preflight.model import Missing, Outcome, as_list, failed, formatted, passed
 from preflight.net import NetError, connect, resolve
 from preflight.ray_rpc import kv_get, ping, ping_answer, status_name
 from preflight.ray_security import channel, security_finding
-from preflight.registry import check, probe
+from preflight.registry import CLIENT_ROUTE, check, probe
 from preflight.target import CLIENT_PORT, GCS, GCS_PORT, JOBS, join_host_port
 
 
@@ -169,7 +169,7 @@ def _details(target: Any) -> Dict[str, Any]:
     return details
 
 
-@check("reachability", "The cluster answers at the address")
+@check("reachability", "The cluster answers at the address", routes=CLIENT_ROUTE)
 def reachability(endpoint, target, profile, ray_client=None) -> Outcome:  # type: ignore[no-untyped-def]
     """DNS, TCP and the server's answer (a Ray Client PING; a GCS read for a GCS address), each bounded by the connect timeout."""
     namespace = profile.namespace or "<namespace>"

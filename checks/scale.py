@@ -12,7 +12,7 @@ from typing import Any, Dict
 from preflight.checks import scale_job
 from preflight.child_job import job_budget, run_script
 from preflight.model import Outcome, as_dict, dig, failed, formatted, number, passed, unreadable
-from preflight.registry import check, probe
+from preflight.registry import CLIENT_ROUTE, check, probe
 
 #: Seconds kept back from the deadline to stop the child and report.
 _MARGIN_S = 1.0
@@ -30,7 +30,7 @@ def scale_run(target, config, profile, ctx, ray_client) -> Dict[str, Any]:  # ty
     return run_script(scale_job.__file__, spec, scale_job.MARKER, budget, {"RAY_CLIENT_RECONNECT_GRACE_PERIOD": "5"})
 
 
-@check("scale-test", "Autoscaler adds (and removes) a node on demand", opt_in=True)
+@check("scale-test", "Autoscaler adds (and removes) a node on demand", opt_in=True, routes=CLIENT_ROUTE)
 def scale_test(scale_run, profile, kuberay=None) -> Outcome:  # type: ignore[no-untyped-def]
     """Time from demand to a new node (and, with --scale-test=full, from release to its removal)."""
     run = scale_run

@@ -35,6 +35,7 @@ def check(
     ca_bundle: Optional[str] = None,
     insecure: bool = False,
     dashboard_headers: Headers = None,
+    route: Optional[str] = None,
 ) -> Report:
     """Run the preflight checks and return the Report (``.ok``, ``.results``, ``report["python-version"]``).
 
@@ -53,7 +54,7 @@ def check(
         address=address, profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address, only=only,
         skip=skip, timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size, fib_tasks=fib_tasks,
         kubeconfig=kubeconfig, context=context, namespace=namespace, scale_test=scale_test, ignore=ignore, strict=strict,
-        ca_bundle=ca_bundle, insecure=insecure, dashboard_headers=dashboard_headers,
+        ca_bundle=ca_bundle, insecure=insecure, dashboard_headers=dashboard_headers, route=route,
     ))
     address = options.pop("address")
     # the notebook holds the report itself (to_dict(), each summary): masked like every rendered output

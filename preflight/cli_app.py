@@ -45,6 +45,8 @@ def _targeting() -> Dict[str, Tuple[Any, Any]]:
         "ca_bundle": (Optional[str], typer.Option(None, "--ca-bundle", metavar="FILE", help="Verify the dashboard's HTTPS "
                                                   "certificate against this CA file (PEM).")),
         "insecure": (bool, typer.Option(False, "--insecure", help="Do not verify the dashboard's HTTPS certificate (the check warns).")),
+        "route": (Optional[str], typer.Option(None, "--route", metavar="client|jobs", help="How you submit: client "
+                                              "(ray.init(\"ray://...\"), the default) or jobs (the Ray Jobs API: any Python, no Ray needed).")),
         "local": (bool, typer.Option(False, "--local", help="Start a throwaway Ray head with the installed Ray and check it.")),
     }
 

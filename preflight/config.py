@@ -12,6 +12,7 @@ from preflight import profiles, redaction, registry
 from preflight.dashboard_api import Credentials
 from preflight.errors import UsageError, shown
 from preflight.profiles import Profile
+from preflight.registry import ROUTES
 from preflight.target import Target, resolve
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -50,6 +51,8 @@ class RunConfig:
     #: Ray auth token, the TLS private key. The run's ``Report`` carries them (``Report.secrets``), and the renderers
     #: mask them in ``redaction.masked(report)``.
     secrets: Tuple[Tuple[str, str], ...] = field(default=(), repr=False, compare=False)
+    #: How the user submits: "client" (``ray.init("ray://...")``, the platform's seed) or "jobs" (the Ray Jobs API).
+    route: str = "client"
 
     @property
     def opt_in(self) -> Tuple[str, ...]:
@@ -126,6 +129,7 @@ def build(
     ca_bundle: Optional[str] = None,
     insecure: bool = False,
     dashboard_headers: Any = None,
+    route: Optional[str] = None,
 ) -> RunConfig:
     """Validate every input; raise ``UsageError`` (one line) for the first unusable one."""
     env = dict(os.environ if environ is None else environ)
@@ -151,7 +155,15 @@ def build(
     secrets = _secrets(target, headers, env)
     return RunConfig(chosen, target, only_ids, skip_ids, timeout_s, connect_s, size, tasks, env,
                      _kubeconfig(kubeconfig), _text(context, "--context"), _namespace(namespace), scale,
-                     _ignore_ids(ignore), bool(strict), ca_file, bool(insecure), headers, tuple(secrets))
+                     _ignore_ids(ignore), bool(strict), ca_file, bool(insecure), headers, tuple(secrets), _route(route))
+
+
+def _route(value: Optional[str]) -> str:
+    if value is None or value == "":
+        return "client"
+    if value not in ROUTES:
+        raise UsageError(f"--route must be client (ray.init(\"ray://...\")) or jobs (the Ray Jobs API), not {shown(value, 40)}")
+    return str(value)
 
 
 #: An HTTP header name (RFC 9110 ``token``).

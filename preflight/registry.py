@@ -18,6 +18,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 GIVEN = ("config", "profile", "target", "ctx")
 #: The origin of the checks and probes that come with the tool.
 BUILT_IN = "built-in"
+#: How work is submitted: ``ray.init("ray://...")`` (the Ray Client) or the Ray Jobs API.
+ROUTES = ("client", "jobs")
+#: For checks of the Ray Client alone: the client's Ray, Python and packages, its gRPC path to the head, the job it runs.
+CLIENT_ROUTE = ("client",)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class Check:
     origin: str = BUILT_IN
     #: Runs only when asked for (``--only`` or its own flag), e.g. the scale test that adds a node.
     opt_in: bool = False
+    #: The submission routes this check judges (``--route``): on another route it is shown skipped, its probes unrun.
+    routes: Tuple[str, ...] = ROUTES
 
 
 #: Plugins: other distributions' modules named in this entry-point group register checks and probes on import.
@@ -105,12 +111,13 @@ def probe(name: Optional[str] = None, *, gate: Tuple[str, ...] = (),
     return register
 
 
-def check(check_id: str, title: str, *, origin: Optional[str] = None,
-          opt_in: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a check: a pure function of facts that returns an ``Outcome``."""
+def check(check_id: str, title: str, *, origin: Optional[str] = None, opt_in: bool = False,
+          routes: Tuple[str, ...] = ROUTES) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a check: a pure function of facts that returns an ``Outcome``; ``routes``: the submission routes it
+    judges (default: both)."""
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        made = make_check(check_id, title, func, origin or _origin(), opt_in)
+        made = make_check(check_id, title, func, origin or _origin(), opt_in, tuple(routes))
         (_STAGING.checks if _STAGING is not None else _CHECKS)[check_id] = made
         return func
 
@@ -123,9 +130,10 @@ def make_probe(func: Callable[..., Any], name: Optional[str] = None, gate: Tuple
     return Probe(name or func.__name__, func, needs, optional, tuple(gate), _first_line(func), owner, origin)
 
 
-def make_check(check_id: str, title: str, func: Callable[..., Any], origin: str = BUILT_IN, opt_in: bool = False) -> Check:
+def make_check(check_id: str, title: str, func: Callable[..., Any], origin: str = BUILT_IN, opt_in: bool = False,
+               routes: Tuple[str, ...] = ROUTES) -> Check:
     needs, optional = _parameters(func)
-    return Check(check_id, title, func, needs, optional, _first_line(func), origin, opt_in)
+    return Check(check_id, title, func, needs, optional, _first_line(func), origin, opt_in, routes)
 
 
 def load_builtin() -> None:
@@ -230,6 +238,6 @@ def describe() -> Dict[str, Dict[str, Any]]:
     """What ``ray-preflight list`` shows."""
     return {
         c.id: {"title": c.title, "description": c.description, "facts": list(c.needs + c.optional), "origin": c.origin,
-               "opt_in": c.opt_in}
+               "opt_in": c.opt_in, "routes": list(c.routes)}
         for c in checks().values()
     }

@@ -62,13 +62,16 @@ class Plan:
     to_check: List[str]
     to_probe: Set[str]
     unknown: Dict[str, str] = field(default_factory=dict)
+    #: Selected checks that judge another submission route (``--route``): shown skipped, their probes unrun.
+    off_route: List[str] = field(default_factory=list)
 
 
 def plan(config: RunConfig, checks: Dict[str, Check], probes: Dict[str, Probe]) -> Plan:
     wanted = set(config.only) if config.only else {c for c, chk in checks.items() if not chk.opt_in or c in config.opt_in}
     selected = [c for c in checks if c in wanted and c not in config.skip]
     made = Plan(selected, [], set())
-    todo = list(selected)
+    made.off_route = [c for c in selected if config.route not in checks[c].routes and c not in config.only]
+    todo = [c for c in selected if c not in made.off_route]
     while todo:
         cid = todo.pop(0)
         if cid in made.to_check:
@@ -141,6 +144,7 @@ class _Scheduler:
     # -- the loop, top to bottom ------------------------------------------------------------------------------
 
     def run(self) -> None:
+        self._skip_checks_of_another_route()
         self._judge_checks_with_unknown_facts()
         self._leave_out_probes_of_left_out_checks()
         while True:
@@ -149,6 +153,12 @@ class _Scheduler:
                 break
             self._wait_for_a_probe()
         self._time_out_the_rest()
+
+    def _skip_checks_of_another_route(self) -> None:
+        route = "the Ray Jobs API" if self.config.route == "jobs" else "the Ray Client (ray.init)"
+        for cid in self.plan.off_route:
+            self.outcomes[cid] = self._result(self.checks[cid], skipped(f"not needed for the {self.config.route} route "
+                                                                         f"({route})"), 0.0)
 
     def _judge_checks_with_unknown_facts(self) -> None:
         for cid, name in self.plan.unknown.items():
@@ -173,7 +183,7 @@ class _Scheduler:
             moved = self._judge_ready_checks() or moved
 
     def _finished(self) -> bool:
-        if len(self.outcomes) == len(self.plan.to_check):
+        if len(self.outcomes) == len(self.plan.to_check) + len(self.plan.off_route):
             return True
         return self.ctx.remaining() <= 0 or (not self.running and not self.pending)
 

@@ -33,6 +33,7 @@ KEYS: Dict[str, Tuple[str, Optional[str], Tuple[type, ...]]] = {
     "ca-bundle": ("ca_bundle", "RAY_PREFLIGHT_CA_BUNDLE", (str,)),
     "insecure": ("insecure", None, (bool,)),
     "dashboard-header": ("dashboard_headers", None, (str, list)),
+    "route": ("route", "RAY_PREFLIGHT_ROUTE", (str,)),
 }
 #: Keys whose value may hold a secret (credentials in a URL, a header's value): never repeated in an error.
 _SECRET_KEYS = ("dashboard-header", "dashboard-url", "address")
