@@ -11,6 +11,7 @@ from preflight.checks import client  # noqa: F401
 from preflight.checks import client_packages  # noqa: F401
 from preflight.checks import server  # noqa: F401
 from preflight.checks import dashboard  # noqa: F401
+from preflight.checks import jobs  # noqa: F401
 from preflight.checks import kuberay  # noqa: F401
 from preflight.checks import autoscaler  # noqa: F401
 from preflight.checks import e2e  # noqa: F401

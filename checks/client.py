@@ -8,6 +8,7 @@ from packaging.version import InvalidVersion, Version
 
 from preflight.environment import WATCHED, host_facts, python_facts, ray_client_protocol, ray_requirements, version_of
 from preflight.model import Outcome, dig, failed, passed, reason_of, skipped, undecided, unreadable, warned
+from preflight.ray_pins import ray_requirement
 from preflight.registry import CLIENT_ROUTE, check, probe
 
 
@@ -28,19 +29,9 @@ def client() -> Dict[str, Any]:
 #: checks a protocol date (not the Ray version) connects to a server with the same date.
 SERVER_PROTOCOLS = {"2.1.0": "2022-10-05", "2.2.0": "2022-10-05"}
 
-#: The first Ray with a ``client`` extra; older releases put grpcio in the base requirements.
-_CLIENT_EXTRA_SINCE = "2.6.0"
-
-
 def pip_install_ray(version: Optional[str]) -> str:
     """The install line for a Ray Client of ``version`` (``ray==2.2.0``; ``ray[client]==2.6.0`` and later)."""
-    if not version:
-        return 'pip install "ray[client]"'
-    try:
-        extra = "[client]" if Version(str(version)) >= Version(_CLIENT_EXTRA_SINCE) else ""
-    except InvalidVersion:
-        extra = "[client]"
-    return f'pip install "ray{extra}=={version}"'
+    return f'pip install "{ray_requirement(version)}"'
 
 
 def server_ray_version(server: Optional[Dict[str, Any]], dashboard: Optional[Dict[str, Any]]) -> Optional[str]:
@@ -49,6 +40,26 @@ def server_ray_version(server: Optional[Dict[str, Any]], dashboard: Optional[Dic
     if dig(dashboard, "ray_version"):
         return str(dig(dashboard, "ray_version"))
     return None
+
+
+#: Where a client-side remedy goes on to name the two ways out of matching this machine to the cluster.
+WAYS_OUT = "; or take a way out: "
+
+
+def ways_out(dashboard: Any, server: Any = None, profile: Any = None) -> str:
+    """The two ways out of a client-side mismatch, to add to a remedy when the dashboard answers (both go through it):
+    ``ray-preflight fix`` builds an environment with the cluster's Python and Ray (and a Jupyter kernel), and the Ray
+    Jobs route submits from any Python. "" when the dashboard did not answer."""
+    if dig(dashboard, "ok") is not True:
+        return ""
+    python = dig(server, "python_version") or getattr(profile, "python_version", None)
+    ray = server_ray_version(server, dashboard) or getattr(profile, "ray_version", None)
+    if python:
+        made = f"a Python {_minor(python)} environment" + (f" with Ray {ray}" if ray else " with the cluster's Ray")
+    else:
+        made = "an environment with the cluster's Python and " + (f"Ray {ray}" if ray else "Ray")
+    return (f"{WAYS_OUT}run `ray-preflight fix` ({made} and a Jupyter kernel), or submit through the Ray Jobs API from "
+            "any Python: `ray-preflight --route jobs`")
 
 
 def _same_version(a: Any, b: Any) -> bool:
@@ -69,10 +80,11 @@ def ray_version(client, profile, server=None, dashboard=None) -> Outcome:  # typ
     pin = profile.ray_version
     wanted = pin or theirs
     python = dig(client, "python", "executable")
+    out = ways_out(dashboard, server, profile)
     if mine is None:
         return failed(
             f"Ray is not installed in this Python ({python})",
-            pip_install_ray(wanted),
+            pip_install_ray(wanted) + out,
             expected=wanted,
             server=theirs,
         )
@@ -93,13 +105,13 @@ def ray_version(client, profile, server=None, dashboard=None) -> Outcome:  # typ
         note = f"; the server runs {theirs}" if theirs and not _same_version(theirs, str(pin)) else ""
         return failed(
             f"client Ray is {mine}, profile {profile.name} expects {pin}{note}",
-            pip_install_ray(pin),
+            pip_install_ray(pin) + out,
             **details,
         )
     if wrong_server:
         return failed(
             f"client Ray is {mine}, the server runs {theirs}: the Ray Client needs the same version",
-            pip_install_ray(theirs),
+            pip_install_ray(theirs) + out,
             **details,
         )
     if theirs is None and pin is None:
@@ -128,11 +140,12 @@ def python_remedy(wanted_minor: str, ray: Optional[str]) -> str:
 
 
 @check("python-version", "Client Python matches the cluster", routes=CLIENT_ROUTE)
-def python_version(client, profile, server=None) -> Outcome:  # type: ignore[no-untyped-def]
+def python_version(client, profile, server=None, dashboard=None) -> Outcome:  # type: ignore[no-untyped-def]
     """The client's Python against the server's (read from the GCS, no Ray Client session)."""
     problem = unreadable(client=client)
     if problem:
         return problem
+    out = ways_out(dashboard, server, profile)
     mine = dig(client, "python", "version")
     if not mine:
         return undecided("this Python's version is unknown (the client facts do not say)")
@@ -144,13 +157,13 @@ def python_version(client, profile, server=None) -> Outcome:  # type: ignore[no-
         if _minor(mine) != _minor(theirs):
             return failed(
                 f"Python minor versions differ: client is {mine}, server is {theirs}",
-                python_remedy(_minor(theirs), ray_wanted),
+                python_remedy(_minor(theirs), ray_wanted) + out,
                 **details,
             )
         if pin and _minor(mine) != _minor(pin):
             return failed(
                 f"client is {mine}, server is {theirs}, but profile {profile.name} expects Python {pin}",
-                python_remedy(_minor(pin), ray_wanted),
+                python_remedy(_minor(pin), ray_wanted) + out,
                 **details,
             )
         if mine != theirs:
@@ -164,7 +177,7 @@ def python_version(client, profile, server=None) -> Outcome:  # type: ignore[no-
         if _minor(mine) != _minor(pin):
             return failed(
                 f"client is {mine}, profile {profile.name} expects Python {pin} (server not reached)",
-                python_remedy(_minor(pin), ray_wanted),
+                python_remedy(_minor(pin), ray_wanted) + out,
                 **details,
             )
         return skipped(

@@ -1,46 +1,20 @@
 """The client's packages that break a Ray Client session for the installed Ray.
 
 Two sources: what the installed Ray declares in its own metadata (its base requirements and the
-``client`` extra), and breakages it does not declare, each one seen happen (``KNOWN_BREAKAGES``).
+``client`` extra), and breakages it does not declare, each one seen happen (``KNOWN_BREAKAGES``, in ``preflight.ray_pins``,
+which ``ray-preflight fix`` reads too).
 Every finding comes with the ``pip install`` argument that fixes it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, Optional
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
-
+from preflight.checks.client import ways_out
 from preflight.model import Outcome, as_dict, dicts, dig, failed, passed, skipped, unreadable
+from preflight.ray_pins import KNOWN_BREAKAGES
+from preflight.ray_pins import within as _within
 from preflight.registry import CLIENT_ROUTE, check
-
-
-class Breakage(NamedTuple):
-    """``package`` at ``bad`` versions breaks Ray at ``ray`` versions."""
-
-    package: str
-    bad: str
-    ray: str
-    fix: str
-    why: str
-
-
-#: Breakages that Ray's metadata does not declare, each reproduced against a Ray 2.2.0 server. (Ray 2.1 also
-#: imports ``six`` without declaring it, but this tool's own dependencies bring six, so it never shows.)
-KNOWN_BREAKAGES = (
-    Breakage("pydantic", ">=2", "<2.5", "pydantic<2",
-             "Ray before 2.5 uses pydantic 1's API: ray.init fails with "
-             "\"module 'pydantic.fields' has no attribute 'ModelField'\""),
-)
-
-
-def _within(version: str, specifier: str) -> Optional[bool]:
-    """Whether ``version`` satisfies ``specifier``; None when either cannot be parsed."""
-    try:
-        return SpecifierSet(str(specifier)).contains(Version(str(version)), prereleases=True)
-    except (InvalidSpecifier, InvalidVersion):
-        return None
 
 
 def _quoted(requirement: str) -> str:
@@ -76,7 +50,7 @@ def known_findings(ray: str, packages: Dict[str, Optional[str]]) -> List[Dict[st
 
 
 @check("client-packages", "Client packages suit the installed Ray", routes=CLIENT_ROUTE)
-def client_packages(client) -> Outcome:  # type: ignore[no-untyped-def]
+def client_packages(client, server=None, dashboard=None, profile=None) -> Outcome:  # type: ignore[no-untyped-def]
     """Ray's declared requirements (base and ``client`` extra) and the known undeclared breakages, read from metadata."""
     problem = unreadable(client=client)
     if problem:
@@ -89,7 +63,8 @@ def client_packages(client) -> Outcome:  # type: ignore[no-untyped-def]
     if findings:
         fixes = list(dict.fromkeys(f["fix"] for f in findings))
         summary = "; ".join(f["problem"] for f in findings)
-        return failed(summary, "pip install " + " ".join(_quoted(f) for f in fixes), findings=findings, ray=ray)
+        return failed(summary, "pip install " + " ".join(_quoted(f) for f in fixes) + ways_out(dashboard, server, profile),
+                      findings=findings, ray=ray)
     shown = ", ".join(f"{r['name']} {r.get('installed')}" for r in requirements if r["name"] in ("grpcio", "protobuf"))
     return passed(
         f"the {len(requirements)} requirements Ray {ray} declares for its client are met"

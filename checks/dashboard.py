@@ -59,7 +59,8 @@ def dashboard_check(dashboard, target, ray_client=None, server=None, config=None
     if problem:
         return problem
     url = said(dashboard.get("url"), target.dashboard_url)
-    remedy_url = _open_in_browser(url)
+    remedy_url = _open_in_browser(url) if target.form != JOBS else (  # a Ray Jobs address is the dashboard's URL itself
+        f"open {url} in a browser; if it is not the Ray dashboard, give the dashboard's URL as --address (http://<head-svc>:8265)")
     if not dashboard.get("ok"):
         head_down = isinstance(ray_client, Missing) or (isinstance(ray_client, dict) and not ray_client.get("ok"))
         same_host = urlsplit(target.dashboard_url).hostname == target.host
@@ -86,7 +87,9 @@ def dashboard_check(dashboard, target, ray_client=None, server=None, config=None
             return tls_failure(dashboard)
         if kind == "ray-token":  # Ray's own token check: the auth check says where the token comes from
             return failed(said(dashboard.get("error"), f"{url} demands a Ray auth token"),
-                          "see the auth check: with RAY_AUTH_MODE=token the tool sends the token Ray would send, as "
+                          ("set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) as Ray reads them"
+                           if jobs_route else "see the auth check") +  # the auth check judges the Ray Client route only
+                          ": with RAY_AUTH_MODE=token the tool sends the token Ray would send, as "
                           "X-Ray-Authorization", url=url, error_kind=kind)
         return failed(said(dashboard.get("error"), f"no answer from {url}"), remedy, url=url, error_kind=kind)
     version = dashboard.get("ray_version")

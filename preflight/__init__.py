@@ -9,16 +9,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "check", "report", "Report", "Result", "Status", "UsageError"]
+__all__ = ["__version__", "check", "report", "fix", "Report", "Result", "Status", "UsageError"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from preflight.api import check, report
+    from preflight.api import check, fix, report
     from preflight.errors import UsageError
     from preflight.model import Report, Result, Status
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("check", "report"):
+    if name in ("check", "report", "fix"):
         from preflight import api
 
         return getattr(api, name)

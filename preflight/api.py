@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, List, Mapping, Optional, Union
 
 from preflight.config import DEFAULT_FIB_SIZE
 from preflight.model import Report
+
+if TYPE_CHECKING:  # pragma: no cover
+    from preflight.matching_env import FixResult
 
 Ids = Union[None, str, Iterable[str]]
 #: ``"Name: value"``, a list of them, or a dict of name to value.
@@ -115,6 +118,51 @@ def report(
     if written.usage_error:
         raise UsageError(f"{written.usage_error} (the bundle {written.path} records it)")
     return written.path
+
+
+def fix(
+    address: Optional[str] = None,
+    *,
+    prefix: Optional[str] = None,
+    kernel: Optional[bool] = None,
+    dry_run: bool = False,
+    quiet: bool = False,
+    **options: Any,
+) -> "FixResult":
+    """Make a Python environment that matches the cluster, then run the preflight inside it; return a ``FixResult``
+    (``.ok``, ``.verdict``, ``.env``, ``.python``, ``.kernel``, ``.report``, ``.error``, ``.to_dict()``).
+
+    Takes ``check()``'s keywords (``profile``, ``dashboard_url``, ...), plus ``prefix`` (the environment's folder;
+    default: ``ray-preflight/envs/ray-<ray>-py<python>`` in ``$XDG_DATA_HOME`` or ``~/.local/share``), ``kernel`` (register
+    a Jupyter kernel; default: when Jupyter is installed here) and ``dry_run`` (plan only, change nothing). Calling it is
+    the go-ahead: it does not ask. Progress goes to stderr unless ``quiet``. The current environment is never changed.
+    Unusable input raises ``ValueError`` (``preflight.UsageError``); a step that fails is in ``.error``, never raised.
+    """
+    import sys
+
+    from preflight import settings
+    from preflight.matching_env import fix as run_fix
+
+    known = [n for n in _check_keywords() if n not in ("address", "local")]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise TypeError(f"fix() got unexpected keyword argument(s): {', '.join(unknown)}")
+    explicit = dict({k: v for k, v in options.items() if v is not None and v is not False and v != _DEFAULTS.get(k)},
+                    **({"address": address} if address is not None else {}))
+    merged = settings.merge(dict({k: options.get(k, _DEFAULTS.get(k)) for k in known}, address=address))
+
+    def say(line: str) -> None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    return run_fix(explicit, merged, prefix=prefix, kernel=kernel, dry_run=dry_run, say=None if quiet else say)
+
+
+def _check_keywords() -> List[str]:
+    """check()'s keyword names: the targeting options every entry point takes."""
+    import inspect
+
+    return list(inspect.signature(check).parameters)
 
 
 def _header_names(headers: Any) -> Any:

@@ -143,6 +143,27 @@ def build_app(argv: Optional[List[str]] = None):  # type: ignore[no-untyped-def]
             refuse_targets(bool(options.get("address") or values["dashboard_url"] or values["gcs_address"]))
         state["code"] = write_report(options, values["local"], values["output"], list(values["redact"] or []), list(argv or []))
 
+    @app.command("fix")
+    @_with_options(dict(_targeting(), **{
+        "prefix": (Optional[str], typer.Option(None, "--prefix", metavar="DIR", help="Make the environment in this folder "
+                                               "(default: ray-preflight/envs/ray-<ray>-py<python> in your data directory).")),
+        "kernel": (Optional[bool], typer.Option(None, "--kernel/--no-kernel", help="Register a Jupyter kernel for it (default: "
+                                                "when Jupyter is installed here).")),
+        "dry_run": (bool, typer.Option(False, "--dry-run", help="Print the plan and change nothing.")),
+        "yes": (bool, typer.Option(False, "--yes", "-y", help="Go ahead without asking (needed where no terminal can answer).")),
+    }))
+    def fix(**values: Any) -> None:
+        """Make a Python environment that matches the cluster (its Python, its Ray, this tool, a Jupyter kernel), then
+        check from inside it."""
+        from preflight.errors import UsageError
+        from preflight.fix_command import command
+
+        if values["local"]:
+            raise UsageError("fix builds an environment for a cluster: --local (a throwaway head with this Ray) does not apply")
+        given = {k: values[k] for k, (_, option) in _targeting().items() if k != "local" and values[k] != option.default}
+        state["code"] = command(given, _merged(values), prefix=values["prefix"], kernel=values["kernel"],
+                                dry_run=values["dry_run"], yes=values["yes"])
+
     @app.command("list")
     def list_checks(output_format: str = typer.Option("text", "--format", "-f", help="text or json.")) -> None:
         """List the checks with their ids."""

@@ -1,6 +1,7 @@
 """Reading the Ray dashboard's REST API: one GET, and what came back described plainly (JSON we can use, or a
 sign-in page, a redirect, an error, garbage). Shared by the dashboard probe and the support bundle, which both send
-the user's ``Credentials`` (basic auth from the URL, ``--dashboard-header``) with every request.
+the user's ``Credentials`` (basic auth from the URL, ``--dashboard-header``) with every request; ``call_api`` does the
+same for any method (the Ray Jobs route POSTs a job and its stop).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urljoin
 
-from preflight.net import HttpAnswer, NetError, TlsOptions, http_get
+from preflight.net import MAX_BODY, HttpAnswer, NetError, TlsOptions, http_post, http_request
 from preflight.target import BasicAuth
 
 
@@ -98,10 +99,22 @@ def classify(answer: HttpAnswer, what: str) -> Dict[str, Any]:
 
 
 def read_api(url: str, timeout: float, tls: Optional[TlsOptions] = None, headers: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """GET ``url`` and describe the answer (``call_api``)."""
+    return call_api("GET", url, timeout, tls, headers)
+
+
+def call_api(method: str, url: str, timeout: float, tls: Optional[TlsOptions] = None,
+             headers: Optional[Dict[str, str]] = None, body: Optional[Any] = None, max_body: int = MAX_BODY) -> Dict[str, Any]:
+    """``read_api`` for any method: ``body`` (a JSON-able value) is sent as JSON. The answer is described the same
+    way; an error answer (HTTP 400 and up, not a sign-in) also carries the last line of its text as ``said`` (a Ray
+    dashboard puts its reason there: "Job ... does not exist", the last line of a traceback)."""
+    data = None if body is None else json.dumps(body).encode("utf-8")
     try:
-        answer = http_get(url, timeout, tls=tls, headers=headers)
+        if method == "POST":
+            answer = http_post(url, timeout, data or b"", max_body=max_body, tls=tls, headers=headers)
+        else:
+            answer = http_request(method, url, timeout, data, max_body=max_body, tls=tls, headers=headers)
     except NetError as exc:
-        # a TLS failure or bytes that are not HTTP are answers: something listens there
         failure = {"kind": exc.kind, "error": exc.message, "unreachable": exc.kind not in ("tls", "garbage")}
         if exc.kind == "tls":
             failure["tls_error"] = exc.cause or exc.message
@@ -109,4 +122,8 @@ def read_api(url: str, timeout: float, tls: Optional[TlsOptions] = None, headers
     result = classify(answer, url)
     result["status"] = answer.status
     result["ms"] = round(answer.elapsed_s * 1000, 1)
+    if answer.status >= 400 and result["kind"] in ("http-error", "not-found"):
+        lines = [line.strip() for line in answer.body[-4000:].decode("utf-8", "replace").splitlines() if line.strip()]
+        if lines:
+            result["said"] = lines[-1][:500]
     return result

@@ -123,6 +123,8 @@ class LocalHead:
         for key in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):
             env.pop(key, None)
         env.update({"RAY_USAGE_STATS_ENABLED": "0", "RAY_DISABLE_DOCKER_CPU_WARNING": "1"})
+        # The head's Python first on PATH, as a KubeRay image has Ray's: a Ray Job's `python ...` entrypoint runs it.
+        env["PATH"] = os.path.dirname(os.path.abspath(self.python)) + os.pathsep + env.get("PATH", "")
         env.update(self.extra_env)
         self.channel = build_channel(env)
         new_enough = _at_least(self.ray_version, (2, 8))

@@ -1,4 +1,4 @@
-"""Bounded network steps: DNS, TCP, one unary gRPC call over HTTP/2, one HTTP GET.
+"""Bounded network steps: DNS, TCP, one unary gRPC call over HTTP/2, one HTTP GET (or POST).
 
 Every function takes a timeout and raises ``NetError`` with a ``kind`` a check can judge:
 ``dns``, ``refused``, ``connect-timeout``, ``unreachable``, ``silent``, ``closed``,
@@ -371,6 +371,25 @@ def http_get(url: str, timeout: float, max_body: int = MAX_BODY, tls: Optional[T
     ``tls`` says how an HTTPS server's certificate is verified (default: the default trust store); ``headers`` are
     sent as well (credentials: never part of an error message).
     """
+    return http_request("GET", url, timeout, max_body=max_body, tls=tls, headers=headers)
+
+
+def http_post(url: str, timeout: float, body: bytes = b"", max_body: int = MAX_BODY, tls: Optional[TlsOptions] = None,
+              headers: Optional[Dict[str, str]] = None) -> HttpAnswer:
+    """POST ``body`` (JSON unless ``headers`` name another Content-Type) to ``url``, as ``http_get`` GETs: no
+    redirect followed, the whole exchange bounded by ``timeout``, the same ``NetError`` kinds."""
+    sent = {"Content-Type": "application/json"}
+    for name, value in (headers or {}).items():
+        if name.lower() == "content-type":
+            sent.pop("Content-Type", None)
+        sent[name] = value
+    return http_request("POST", url, timeout, body, max_body=max_body, tls=tls, headers=sent)
+
+
+def http_request(method: str, url: str, timeout: float, body: Optional[bytes] = None, max_body: int = MAX_BODY,
+                 tls: Optional[TlsOptions] = None, headers: Optional[Dict[str, str]] = None) -> HttpAnswer:
+    """One HTTP request (``method``, with ``body`` if given) without following redirects; the whole exchange is
+    bounded by ``timeout``; any answer (3xx, 4xx, 5xx included) is an ``HttpAnswer``, the rest a ``NetError``."""
     import http.client
     import ssl
     import urllib.error
@@ -389,7 +408,8 @@ def http_get(url: str, timeout: float, max_body: int = MAX_BODY, tls: Optional[T
     if context is not None:
         handlers.append(urllib.request.HTTPSHandler(context=context))
     opener = urllib.request.build_opener(*handlers)
-    request = urllib.request.Request(url, headers=dict({"Accept": "application/json", "User-Agent": "ray-preflight"}, **(headers or {})))
+    request = urllib.request.Request(url, data=body, method=method,
+                                     headers=dict({"Accept": "application/json", "User-Agent": "ray-preflight"}, **(headers or {})))
     started = time.monotonic()
     where = url.split("?")[0]
     try:

@@ -43,9 +43,8 @@ def no_kubernetes_credentials() -> Iterator[None]:
             os.environ[key] = value
 
 
-@pytest.fixture(scope="module")
-def ray_head() -> Iterator[LocalHead]:
-    head = LocalHead(num_cpus=2)
+def started(head: LocalHead) -> Iterator[LocalHead]:
+    """Start ``head`` for a module's tests and stop it (with its per-client servers) when they are done."""
     if head.ray_version is None:
         pytest.fail('the live tests need Ray in this Python: pip install -e ".[test]"')
     head.start()
@@ -53,6 +52,11 @@ def ray_head() -> Iterator[LocalHead]:
         yield head
     finally:
         head.stop()
+
+
+@pytest.fixture(scope="module")
+def ray_head() -> Iterator[LocalHead]:
+    yield from started(LocalHead(num_cpus=2))
 
 
 @pytest.fixture

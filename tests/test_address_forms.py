@@ -26,7 +26,7 @@ import pytest
 
 from preflight.local_head import LocalHead
 from preflight.target import CLIENT_PORT
-from tests.conftest import run_cli
+from tests.conftest import run_cli, started
 from tests.json_contract import assert_valid
 
 pytestmark = pytest.mark.live
@@ -62,14 +62,7 @@ class _ClientOn10001(LocalHead):
 
 @pytest.fixture(scope="module")
 def ray_head() -> Iterator[LocalHead]:
-    head = _ClientOn10001(num_cpus=2) if _port_free(CLIENT_PORT) else LocalHead(num_cpus=2)
-    if head.ray_version is None:
-        pytest.fail('the live tests need Ray in this Python: pip install -e ".[test]"')
-    head.start()
-    try:
-        yield head
-    finally:
-        head.stop()
+    yield from started(_ClientOn10001(num_cpus=2) if _port_free(CLIENT_PORT) else LocalHead(num_cpus=2))
 
 
 def real(args: Sequence[str], env_extra: Optional[Dict[str, str]] = None, prefix: Sequence[str] = (),

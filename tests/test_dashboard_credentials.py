@@ -3,12 +3,11 @@ secrets of a run (those credentials, the Ray auth token, the TLS private key) ne
 
 What is real: the Ray head (``ray start --head`` on loopback, the module's ``ray_head``, Ray 2.60) and its dashboard;
 the command (``python -m preflight`` in a child process, as a user runs it); the support bundle it writes. What stands
-in: ``Ingress``, a small threaded reverse proxy on loopback in front of that dashboard, stands in for a Kubernetes
-ingress with basic auth (``nginx.ingress.kubernetes.io/auth-type: basic`` answers 401 with ``WWW-Authenticate:
-Basic``) or for an OAuth proxy that takes a header (``oauth2-proxy`` answers a 302 to its sign-in page). It checks
-the credentials, forwards what passes to the real dashboard without them, and records what each request carried.
-The "echoing" one also writes planted secrets into the cluster status it forwards, as a misbehaving server may echo a
-secret back (an autoscaler error): the outputs must mask them.
+in: ``Ingress`` (tests/ingress.py), a small threaded reverse proxy on loopback in front of that dashboard, stands in
+for a Kubernetes ingress with basic auth or for an OAuth proxy that takes a header. It checks the credentials,
+forwards what passes to the real dashboard without them, and records what each request carried. The "echoing" one
+also writes planted secrets into the cluster status it forwards, as a misbehaving server may echo a secret back (an
+autoscaler error): the outputs must mask them.
 """
 
 from __future__ import annotations
@@ -16,10 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
-import urllib.error
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote
@@ -40,11 +35,11 @@ from preflight.target import BasicAuth, resolve, split_dashboard_url
 from tests.bundles import open_bundle
 from tests.conftest import run_cli
 from tests.facts import dashboard_facts
+from tests.ingress import HEADER, Ingress
 
 USER = "alice"
 #: Percent-encoded in the URL (RFC 3986): '/', '@', ':' and '%' in a password are legal once encoded.
 PASSWORD = "pl4nted/p@ss:w0rd%9"
-HEADER = "X-Auth-Request-Token"
 HEADER_VALUE = "pl4nted-H3ader-v4lue-0123"
 TOKEN = "pl4nted-R4y-t0ken-4567"
 FAST_SKIP = ["--skip", "fibonacci,package-parity", "--connect-timeout", "3"]
@@ -53,73 +48,6 @@ FAST_SKIP = ["--skip", "fibonacci,package-parity", "--connect-timeout", "3"]
 def with_credentials(url: str, user: str = USER, password: str = PASSWORD) -> str:
     scheme, _, rest = url.partition("://")
     return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
-
-
-class Ingress:
-    """A sign-in in front of the real dashboard (see the module's docstring): lets a request through when it carries
-    ``basic`` (user, password) as HTTP basic auth, or ``header`` (name, value); else answers 401 with a Basic challenge
-    (basic) or a 302 to ``/oauth2/sign_in`` (header). ``echo`` is written into ``/api/cluster_status`` answers as the
-    autoscaler's error."""
-
-    def __init__(self, upstream: str, basic: Optional[Tuple[str, str]] = None, header: Optional[Tuple[str, str]] = None,
-                 echo: Optional[str] = None):
-        self.upstream, self.basic, self.header, self.echo = upstream, basic, header, echo
-        self.seen: List[Dict[str, Any]] = []
-        ingress = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server name
-                ingress.handle(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _allowed(self, request: BaseHTTPRequestHandler) -> bool:
-        if self.basic is not None:
-            expected = base64.b64encode(":".join(self.basic).encode("utf-8")).decode("ascii")
-            if request.headers.get("Authorization") == f"Basic {expected}":
-                return True
-        return self.header is not None and request.headers.get(self.header[0]) == self.header[1]
-
-    def handle(self, request: BaseHTTPRequestHandler) -> None:
-        allowed = self._allowed(request)
-        self.seen.append({"path": request.path, "allowed": allowed, "authorization": request.headers.get("Authorization"),
-                          "header": request.headers.get(HEADER), "ray_token": request.headers.get("X-Ray-Authorization")})
-        if not allowed and self.basic is not None:
-            return _send(request, 401, b"<html><head><title>401 Authorization Required</title></head></html>", "text/html",
-                         {"WWW-Authenticate": 'Basic realm="Authentication Required - ray"'})
-        if not allowed:
-            return _send(request, 302, b"", "text/html", {"Location": f"/oauth2/sign_in?rd={quote(request.path)}"})
-        try:
-            with urllib.request.urlopen(self.upstream + request.path.lstrip("/"), timeout=10) as answer:
-                status, body, kind = answer.status, answer.read(), answer.headers.get("Content-Type", "application/json")
-        except urllib.error.HTTPError as exc:
-            status, body, kind = exc.code, exc.read(), exc.headers.get("Content-Type", "text/plain")
-        if self.echo and request.path.startswith("/api/cluster_status"):
-            data = json.loads(body)
-            data.setdefault("data", {})["autoscalingError"] = self.echo
-            body = json.dumps(data).encode("utf-8")
-        _send(request, status, body, kind)
-
-
-def _send(request: BaseHTTPRequestHandler, status: int, body: bytes, kind: str, headers: Optional[Dict[str, str]] = None) -> None:
-    request.send_response(status)
-    for name, value in dict({"Content-Type": kind, "Content-Length": str(len(body))}, **(headers or {})).items():
-        request.send_header(name, value)
-    request.end_headers()
-    request.wfile.write(body)
 
 
 @pytest.fixture(scope="module")

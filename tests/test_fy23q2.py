@@ -28,6 +28,7 @@ from typing import Any, Dict, Iterator, List, Set, Tuple
 import psutil
 import pytest
 
+from preflight.checks.client import WAYS_OUT
 from preflight.local_head import LocalHead
 from preflight.net import http_get
 from tests import seed_workflow
@@ -229,13 +230,16 @@ def test_pydantic_2_is_named_before_any_connection_and_its_fix_works(run_scenari
     run = run_scenario("py38-ray2.2.0-pydantic2")
     found = run.result("client-packages")
     assert "pydantic 2." in found["summary"] and "ModelField" in found["summary"]
-    assert found["remedy"] == 'pip install "pydantic<2"'
+    typed, way_out = found["remedy"].split(WAYS_OUT)
+    assert typed == 'pip install "pydantic<2"'
+    assert "`ray-preflight fix` (a Python 3.8 environment with Ray 2.2.0 and a Jupyter kernel)" in way_out
+    assert "`ray-preflight --route jobs`" in way_out
     assert run.status("fibonacci") == "skip" and "client-packages" in run.result("fibonacci")["summary"]
     assert "ModelField" in run.seed["error"]
     # The remedy, typed as shown, really fixes it; then the world goes back to pydantic 2 for the next run.
     env = run.env
     try:
-        assert env.pip(*shlex.split(found["remedy"])[1:]).returncode == 0
+        assert env.pip(*shlex.split(typed)[1:]).returncode == 0
         cli, code, _, _, _ = run_tool(env, fy23q2_head)
         assert code == 0 and cli["ok"], json.dumps(cli["results"], indent=1)
         assert run_seed(env, fy23q2_head)["ok"]
@@ -257,15 +261,20 @@ def test_python_310_fails_with_the_versions_ray_itself_names(run_scenario) -> No
 
 def test_latest_ray_gets_both_remedies(run_scenario) -> None:  # type: ignore[no-untyped-def]
     run = run_scenario("default-latest-ray")
-    assert run.result("ray-version")["remedy"] == 'pip install "ray==2.2.0"'
+    assert run.result("ray-version")["remedy"].split(WAYS_OUT)[0] == 'pip install "ray==2.2.0"'
     assert "use Python 3.8" in run.result("python-version")["remedy"]
+    for check_id in ("ray-version", "python-version"):  # the dashboard answers: both ways out are named
+        assert "`ray-preflight fix` (a Python 3.8 environment with Ray 2.2.0" in run.result(check_id)["remedy"]
+        assert "`ray-preflight --route jobs`" in run.result(check_id)["remedy"]
     assert "Version mismatch" in run.seed["error"]
 
 
 def test_no_ray_still_reports_the_servers_versions(run_scenario) -> None:  # type: ignore[no-untyped-def]
     run = run_scenario("default-no-ray")
     ray_version = run.result("ray-version")
-    assert "not installed" in ray_version["summary"] and ray_version["remedy"] == 'pip install "ray==2.2.0"'
+    assert "not installed" in ray_version["summary"]
+    assert ray_version["remedy"].split(WAYS_OUT)[0] == 'pip install "ray==2.2.0"'
+    assert "`ray-preflight --route jobs`" in ray_version["remedy"]
     assert ray_version["details"]["server"] == "2.2.0"
     assert re.match(r"3\.8\.\d+$", run.result("python-version")["details"]["server"])
     assert run.seed["stage"] == "import"

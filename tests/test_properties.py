@@ -390,6 +390,17 @@ SEEDS: Dict[str, List[Any]] = {
                     {"mode": "token", "sends_token": False, "token_source": None,
                      "token_problem": "RAY_AUTH_TOKEN_PATH is set but the file cannot be opened or is empty: /x", "ray": None,
                      "ray_supports_tokens": None, "server_demands_token": None, "probe_error": "refused"}],
+    "jobs_api": [{"url": "http://head:8265/api/jobs/", "kind": "json", "http_status": 200, "ms": 2.0, "listed": 3,
+                  "sent": {"basic_auth": True, "headers": ["X-Auth"], "ray_token": True}},
+                 {"url": "http://head:8265/api/jobs/", "kind": "not-found", "http_status": 404, "error": "no Ray dashboard API"},
+                 {"url": "http://head:8265/api/jobs/", "kind": "sign-in", "http_status": 200, "error": "behind a sign-in page"}],
+    "job_fibonacci_run": [{"ok": True, "stage": "done", "submission_id": "ray-preflight-1", "status": "SUCCEEDED", "size": 10000,
+                           "tasks": 2, "wall_s": 2.5, "result": {"ok": True, "size": 10000, "tasks": 2, "mismatches": 0, "nodes": ["n1"],
+                                                                  "ray": "2.2.0", "python": "3.8.18", "remote_s": 0.1, "local_s": 0.1}},
+                          {"ok": False, "stage": "done", "submission_id": "ray-preflight-2", "status": "FAILED",
+                           "log_tail": "Traceback (most recent call last):\nRuntimeError: boom\n", "result": {}},
+                          {"ok": False, "stage": "timeout", "submission_id": "ray-preflight-3", "status": "RUNNING",
+                           "final_status": "STOPPED", "stop": {"stopped": True}}],
     **_kube_seeds(),
 }
 

@@ -21,6 +21,7 @@ import pytest
 
 from preflight.local_head import LocalHead
 from tests import seed_workflow
+from tests.conftest import started
 
 TOKEN = "rpf-token-4f1c2b9e8d7a6c5b4a39281706f5e4d3"
 WRONG = "rpf-wrong-0123456789abcdef0123456789abcdef"
@@ -28,12 +29,7 @@ WRONG = "rpf-wrong-0123456789abcdef0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def token_head() -> Iterator[LocalHead]:
-    head = LocalHead(num_cpus=2, env={"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": TOKEN})
-    head.start()
-    try:
-        yield head
-    finally:
-        head.stop()
+    yield from started(LocalHead(num_cpus=2, env={"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": TOKEN}))
 
 
 def _client_env(home: Path, **variables: str) -> Dict[str, str]:

@@ -1,0 +1,57 @@
+"""What a Ray Client of a given Ray release needs from pip: the requirement that installs it, and the pins that keep
+packages its metadata does not forbid from breaking it. Data, shared by the ``client-packages`` check and ``fix``.
+"""
+
+from __future__ import annotations
+
+from typing import List, NamedTuple, Optional
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+
+class Breakage(NamedTuple):
+    """``package`` at ``bad`` versions breaks Ray at ``ray`` versions; ``fix`` is the pip requirement that avoids it."""
+
+    package: str
+    bad: str
+    ray: str
+    fix: str
+    why: str
+
+
+#: Breakages that Ray's metadata does not declare, each reproduced against a Ray 2.2.0 server. (Ray 2.1 also
+#: imports ``six`` without declaring it, but this tool's own dependencies bring six, so it never shows.)
+KNOWN_BREAKAGES = (
+    Breakage("pydantic", ">=2", "<2.5", "pydantic<2",
+             "Ray before 2.5 uses pydantic 1's API: ray.init fails with "
+             "\"module 'pydantic.fields' has no attribute 'ModelField'\""),
+)
+
+#: The first Ray with a ``client`` extra (it holds grpcio). Older releases, 2.2.0 among them, declare no such extra
+#: (their wheels' metadata lists none) and put grpcio in the base requirements: ``ray==2.2.0`` is the whole client.
+CLIENT_EXTRA_SINCE = "2.6.0"
+
+
+def within(version: str, specifier: str) -> Optional[bool]:
+    """Whether ``version`` satisfies ``specifier``; None when either cannot be parsed."""
+    try:
+        return SpecifierSet(str(specifier)).contains(Version(str(version)), prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return None
+
+
+def ray_requirement(version: Optional[str]) -> str:
+    """The pip requirement of a Ray Client of ``version``: ``ray==2.2.0``; ``ray[client]==2.6.0`` and later."""
+    if not version:
+        return "ray[client]"
+    try:
+        extra = "[client]" if Version(str(version)) >= Version(CLIENT_EXTRA_SINCE) else ""
+    except InvalidVersion:
+        extra = "[client]"
+    return f"ray{extra}=={version}"
+
+
+def known_good_pins(ray_version: str) -> List[str]:
+    """The pins a Ray Client of ``ray_version`` needs beside its own requirements (``["pydantic<2"]`` below 2.5)."""
+    return list(dict.fromkeys(rule.fix for rule in KNOWN_BREAKAGES if within(ray_version, rule.ray) is True))
