@@ -28,6 +28,14 @@ from tests.worlds import SCENARIOS, SERVER, World, WorldUnavailable, build_wheel
 
 pytest_plugins = ["pytester"]
 
+# In CI the property tests draw the same examples every run (a red CI is then reproducible, never a dice roll);
+# on a developer's machine they explore anew each time.
+if os.environ.get("CI"):
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+    _hypothesis_settings.load_profile("ci")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def no_kubernetes_credentials() -> Iterator[None]:

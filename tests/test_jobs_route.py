@@ -10,8 +10,8 @@ tests/test_jobs_route_job_fails.py; a token head and a sign-in in front of the d
 tests/test_jobs_route_secured.py; the Ray 2.2.0 head: tests/test_jobs_route_ray220.py.
 
 A job's entrypoint (``python -c ...``, as ``ray job submit -- python script.py``) runs the first ``python`` on the
-head's PATH, as on a KubeRay head, whose image puts Ray's Python there; so this module's head is started with its
-Python's folder first on PATH.
+head's PATH, as on a KubeRay head, whose image puts Ray's Python there; LocalHead starts every head with its own
+Python's folder first on PATH for that reason.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from typing import Any, Dict, Iterator, List
@@ -30,7 +29,7 @@ import pytest
 from preflight.checks.jobs import MARKER, job_result
 from preflight.local_head import LocalHead
 from preflight.testing import closed_port
-from tests.conftest import run_cli
+from tests.conftest import run_cli, started
 from tests.facts import JOBS_CHECKS, JOBS_ROUTE_CHECKS
 from tests.worlds import CACHE, Env, child_env, world_env
 
@@ -40,22 +39,12 @@ pytestmark = [pytest.mark.live, pytest.mark.timeout(900)]
 TIMES: Dict[str, float] = {}
 
 
-def head_with_its_python_on_path(python: str) -> LocalHead:
-    path = os.path.dirname(python) + os.pathsep + os.environ.get("PATH", "")
-    return LocalHead(python=python, num_cpus=2, env={"PATH": path})
-
-
 @pytest.fixture(scope="module")
 def ray_head() -> Iterator[LocalHead]:
-    """conftest's head (the Ray in this Python, loopback, free ports), with this Python's folder first on PATH."""
-    head = head_with_its_python_on_path(sys.executable)
-    if head.ray_version is None:
-        pytest.fail('the live tests need Ray in this Python: pip install -e ".[test]"')
-    head.start()
+    """conftest's head (the Ray in this Python, loopback, free ports; LocalHead puts its Python first on PATH)."""
     try:
-        yield head
+        yield from started(LocalHead(num_cpus=2))
     finally:
-        head.stop()
         if TIMES:
             print("\njobs route, latest Ray head:", json.dumps({k: round(v, 2) for k, v in TIMES.items()}))
 

@@ -17,7 +17,8 @@ import pytest
 from preflight.checks.client import WAYS_OUT
 from preflight.checks.jobs import job_result
 from preflight.local_head import LocalHead
-from tests.test_jobs_route import by_id, head_with_its_python_on_path, jobs_route, rest
+from tests.conftest import started
+from tests.test_jobs_route import by_id, jobs_route, rest
 from tests.worlds import SERVER, Env, child_env, world_env
 
 pytestmark = [pytest.mark.live, pytest.mark.fy23q2, pytest.mark.timeout(1800)]
@@ -28,13 +29,11 @@ TIMES: Dict[str, float] = {}
 @pytest.fixture(scope="module")
 def fy23q2_head(worlds: Dict[str, Any]) -> Iterator[LocalHead]:
     server = world_env(worlds, SERVER.name)
-    head = head_with_its_python_on_path(server.python)
+    head = LocalHead(python=server.python, num_cpus=2)  # its Python first on PATH, as a KubeRay image has it
     assert head.ray_version == "2.2.0"
-    head.start()
     try:
-        yield head
+        yield from started(head)
     finally:
-        head.stop()
         if TIMES:
             print("\njobs route, Ray 2.2.0 head:", json.dumps({k: round(v, 2) for k, v in TIMES.items()}))
 
