@@ -50,7 +50,8 @@ def kubernetes(kube) -> Outcome:  # type: ignore[no-untyped-def]
         # Asked for with --kubeconfig/--context: a failure. Found in the environment: the Kubernetes checks cannot
         # run, but Ray itself does not need the kubeconfig, so a warning.
         judge = failed if kube.get("asked") else warned
-        return judge(said(kube["broken"], "the Kubernetes credentials cannot be used"), "`kubectl config view` shows what kubectl makes of the kubeconfig; fix it, or point "
+        return judge(said(kube["broken"], "the Kubernetes credentials cannot be used"),
+                     "`kubectl config view` shows what kubectl makes of the kubeconfig; fix it, or point "
                      "--kubeconfig/KUBECONFIG at a working one (or unset KUBECONFIG to leave Kubernetes out)",
                      kubeconfig=kube.get("kubeconfig"))
     details = {key: kube.get(key) for key in ("source", "server", "namespace", "namespace_from")}
