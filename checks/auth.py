@@ -91,7 +91,7 @@ def _refused_without_token(target: Any, ctx: Any) -> bool:
     return ping(target.host, target.port, ctx.timeout(), bare).status == 16
 
 
-def _secret_line(kuberay: Any, target: Any) -> str:
+def _secret_line(kuberay: Any) -> str:
     """The line that reads the token KubeRay keeps for the cluster (authOptions: a Secret named after the cluster, or
     ``authOptions.secretName``; key ``auth_token``), never read by this tool."""
     cluster = as_dict(dig(kuberay, "raycluster", "value"))
@@ -112,7 +112,7 @@ def auth(client_auth, target, kuberay=None) -> Outcome:  # type: ignore[no-untyp
     source = client_auth.get("token_source")
     ray = client_auth.get("ray")
     details = {k: client_auth.get(k) for k in ("mode", "token_source", "ray") if client_auth.get(k)}
-    get_token = _secret_line(kuberay, target)
+    get_token = _secret_line(kuberay)
     if demands is None:
         return undecided(f"could not tell whether the cluster demands a token: {client_auth.get('probe_error') or 'no answer'}",
                          **details)

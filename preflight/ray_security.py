@@ -152,11 +152,10 @@ def _why(exc: BaseException) -> str:
 @dataclass
 class Channel:
     """What every gRPC probe of a run sends with its call: the token's metadata and the TLS context. Built once per
-    run (``channel(ctx)``); ``problems`` says what could not be set up (the probes then go without it)."""
+    run (``channel(ctx)``); what cannot be set up is left out (the auth and tls checks say why)."""
 
     metadata: List[Tuple[str, str]] = field(default_factory=list, repr=False)
     tls: Any = None
-    problems: List[str] = field(default_factory=list)
 
     def http_headers(self) -> Dict[str, str]:
         """The dashboard's form of the token: ``X-Ray-Authorization: Bearer <token>``, which Ray's dashboard reads
@@ -170,17 +169,15 @@ def build_channel(environ: Mapping[str, str]) -> Channel:
     with ``RAY_USE_TLS``."""
     made = Channel()
     if token_mode(environ):
-        token, problem = find_token(environ)
+        token, _ = find_token(environ)
         if token is not None:
             made.metadata.append(("authorization", f"Bearer {token.value}"))
-        elif problem:
-            made.problems.append(problem)
     files = tls_files(environ)
     if files.enabled:
         try:
             made.tls = tls_context(files)
-        except TlsConfigError as exc:
-            made.problems.append(str(exc))
+        except TlsConfigError:
+            pass  # the probes then go plain, as nothing else is possible; the tls check names the file and why
     return made
 
 

@@ -28,6 +28,7 @@ from preflight.matching_env import FixError, Wanted, learn, make_plan, off_requi
 from preflight.model import Report, Result, Status
 from preflight.testing import closed_port
 from tests import seed_workflow
+from tests.conftest import started
 from tests.worlds import BY_ID, CACHE, SERVER, Env, WorldUnavailable, child_env, find_python, provision, unavailable
 
 KERNEL = "ray-2.2.0-py3.8"
@@ -296,11 +297,7 @@ def fix_worlds(wheel: Path) -> Dict[str, Env]:
 def head(fix_worlds: Dict[str, Env]) -> Iterator[LocalHead]:
     server = LocalHead(python=fix_worlds[SERVER.name].python, num_cpus=2)
     assert server.ray_version == "2.2.0"
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from started(server)
 
 
 @pytest.fixture(scope="module")
