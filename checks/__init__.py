@@ -14,7 +14,9 @@ from preflight.checks import dashboard  # noqa: F401
 from preflight.checks import jobs  # noqa: F401
 from preflight.checks import kuberay  # noqa: F401
 from preflight.checks import autoscaler  # noqa: F401
+from preflight.checks import capacity  # noqa: F401
 from preflight.checks import e2e  # noqa: F401
 from preflight.checks import parity  # noqa: F401
+from preflight.checks import script  # noqa: F401
 from preflight.checks import scale  # noqa: F401
 # isort: on

@@ -30,7 +30,7 @@ def cluster_shape(status: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def _node_types(active: Dict[str, Any]) -> Tuple[bool, List[str]]:
+def node_types(active: Dict[str, Any]) -> Tuple[bool, List[str]]:
     """(are these real node types?, 'type×count' strings)."""
     typed = bool(active) and not all(_NODE_ID.match(k) for k in active)
     return typed, [f"{k}×{v}" for k, v in sorted(active.items())]
@@ -59,7 +59,7 @@ def ray_side(dashboard: Dict[str, Any], profile: Any) -> Outcome:
             **shape,
         )
     active = shape["active_nodes"]
-    typed, types = _node_types(active)
+    typed, types = node_types(active)
     cpus = shape["cpus_total"]
     size = f"{_count_nodes(active)} node(s)" + (f", {formatted(cpus)} CPUs" if number(cpus) is not None else "")
     expects = bool(profile.autoscaling)

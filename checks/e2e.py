@@ -7,9 +7,10 @@ user's code would, and the verdict predicts the real thing.
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Callable, Dict, Optional
 
 from preflight.checks import fib_job
+from preflight.checks.capacity import describe_demand, read_demand
 from preflight.checks.fib_job import MARKER
 from preflight.checks.reachability import client_suggestion, node_here
 from preflight.child_job import job_budget, run_script
@@ -22,20 +23,36 @@ from preflight.target import GCS
 _MARGIN_S = 0.5
 
 
-def run_job(address: str, size: int, tasks: int, timeout: float) -> Dict[str, Any]:
-    """Run the Fibonacci job in a child process of this Python; kill it at ``timeout``."""
-    return run_script(fib_job.__file__, {"address": address, "size": size, "tasks": tasks}, MARKER, timeout)
+#: Seconds kept for reading what a job that reached its deadline waits for.
+_DEMAND_READ_S = 1.0
 
 
-@probe(gate=("ray-version", "python-version", "client-packages", "proxy", "auth", "tls"), owner="fibonacci")
-def fibonacci_run(target, config, ctx, ray_client) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
+def run_job(address: str, size: int, tasks: int, timeout: float, modules: Any = (),
+            before_stop: Optional[Callable[[], Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """Run the Fibonacci job in a child process of this Python; kill it at ``timeout``. ``modules``: import names a
+    worker is asked about after the job (the user's script's)."""
+    spec = {"address": address, "size": size, "tasks": tasks, "modules": list(modules)}
+    return run_script(fib_job.__file__, spec, MARKER, timeout, before_stop=before_stop)
+
+
+def _waiting_for(target: Any, ctx: Any) -> Callable[[], Dict[str, Any]]:
+    """At the deadline, before the job stops: the demand Ray could not place (what its tasks wait for)."""
+    def read() -> Dict[str, Any]:
+        return {"pending_demand": read_demand(target, ctx, min(_DEMAND_READ_S, ctx.timeout()))}
+
+    return read
+
+
+@probe(gate=("ray-version", "python-version", "client-packages", "proxy", "auth", "tls"), owner="fibonacci", stop_on=("capacity",))
+def fibonacci_run(target, config, ctx, ray_client, script=None) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """Connect with the client's Ray, run the Fibonacci tasks, verify them, disconnect."""
-    budget = job_budget(ray_client, ctx, _MARGIN_S, 1, "to run the job")
+    budget = job_budget(ray_client, ctx, _MARGIN_S + _DEMAND_READ_S, 1, "to run the job")
     if target.form == GCS and node_here(ray_client, target) is False:
         # Ray would wait for a node on this machine (60 s in Ray 2.60) and fail: reachability says so and what to type.
         raise Unavailable(f"ray.init({target.init_address!r}) joins as a driver, and no Ray node of that cluster runs on this machine "
                           "(see reachability)")
-    return run_job(target.init_address, config.fib_size, config.fib_tasks, budget)
+    modules = script.get("third_party") if isinstance(script, dict) and not script.get("error") else ()
+    return run_job(target.init_address, config.fib_size, config.fib_tasks, budget, modules or (), _waiting_for(target, ctx))
 
 
 def _first_line(text: str) -> str:
@@ -84,6 +101,12 @@ def fibonacci(fibonacci_run, config) -> Outcome:  # type: ignore[no-untyped-def]
         return failed(f"{error} (ray.init({target.init_address!r}) joins as a driver, and waits up to 60 s for a Ray node of that "
                       "cluster on this machine)", f"from outside the cluster use the Ray Client: {client_suggestion(target)}; "
                       f"else raise --timeout (now {config.timeout_s:g} s)", **details)
+    demand = as_list(run.get("pending_demand"))
+    if stage == "timeout" and demand:
+        details["pending_demand"] = demand
+        return failed(f"{error}: its tasks were waiting for resources the cluster did not have (Ray's pending demand: "
+                      f"{describe_demand(demand)})", "see capacity and autoscaler: the cluster needs free CPUs, or an autoscaler "
+                      "that can add a node of that shape", **details)
     if stage == "timeout":
         return failed(error, f"raise --timeout (now {config.timeout_s:g} s) or lower --fib-size", **details)
     return failed(f"the job failed at {stage}: {_first_line(error)}", "run `ray-preflight -v` for the worker's error",

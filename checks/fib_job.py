@@ -49,6 +49,24 @@ def installed(names: List[str]) -> Dict[str, Any]:
     return found
 
 
+def importable(modules: List[str]) -> Dict[str, Any]:
+    """Which of ``modules`` (top-level import names) this Python can import: found without importing them."""
+    from importlib.util import find_spec
+
+    found: Dict[str, Any] = {}
+    for name in modules:
+        try:
+            found[name] = find_spec(name) is not None
+        except Exception:  # noqa: BLE001 - a broken package is not importable
+            found[name] = False
+    return found
+
+
+def worker_answers(names: List[str], modules: List[str]) -> Dict[str, Any]:
+    """One question to a worker: its versions of ``names`` and which of ``modules`` it can import."""
+    return {"packages": installed(names), "modules": importable(modules)}
+
+
 #: Ray's answers when a head could not start the per-client server for a session (seen on heads that have just
 #: started: the server timed out, or its process died at once and the proxy crashed reading it).
 _SERVER_START_FAILED = ("Starting Ray client server failed", "Initialization failure from server")
@@ -116,7 +134,7 @@ def main(spec: str) -> Dict[str, Any]:
         out["remote_s"] = time.perf_counter() - t0
         # Asked after the Fibonacci tasks, of a worker they left warm: beside them, on a cluster with as many
         # CPUs as tasks, it waited for a slot or a new worker process.
-        packages = _ask_packages(ray, out)
+        packages = _ask_worker(ray, out, list(args.get("modules") or []))
         out["mismatches"] = sum(1 for a, e in zip(answers, expected) if a["digest"] != e)
         out["nodes"] = sorted({a["node"] for a in answers})
         out["hosts"] = sorted({a["host"] for a in answers})
@@ -138,10 +156,11 @@ def main(spec: str) -> Dict[str, Any]:
     return out
 
 
-def _ask_packages(ray: Any, out: Dict[str, Any]) -> Any:
-    """Ask a worker for its versions of the PARITY packages (informative: a failure is reported, not fatal)."""
+def _ask_worker(ray: Any, out: Dict[str, Any], modules: List[str]) -> Any:
+    """Ask a worker for its versions of the PARITY packages and which of ``modules`` it can import (informative: a
+    failure is reported, not fatal)."""
     try:
-        return ray.remote(installed).remote(list(PARITY))
+        return ray.remote(worker_answers).remote(list(PARITY), modules)
     except BaseException as exc:  # noqa: BLE001
         out["server_packages_error"] = f"{type(exc).__name__}: {exc}"[:500]
         return None
@@ -151,6 +170,8 @@ def _collect_packages(ray: Any, ref: Any, out: Dict[str, Any]) -> None:
     if ref is None:
         return
     try:
-        out["server_packages"] = ray.get(ref, timeout=30)
+        answers = ray.get(ref, timeout=30)
+        out["server_packages"] = answers["packages"]
+        out["server_modules"] = answers["modules"]
     except BaseException as exc:  # noqa: BLE001
         out["server_packages_error"] = f"{type(exc).__name__}: {exc}"[:500]

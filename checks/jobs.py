@@ -19,7 +19,7 @@ import shlex
 import threading
 import time
 import uuid
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from preflight import __version__
 from preflight.dashboard_api import Credentials, call_api
@@ -103,6 +103,20 @@ try:
     out["nodes"] = sorted(set(a["node"] for a in answers))
     out["hosts"] = sorted(set(a["host"] for a in answers))
     out["ok"] = out["mismatches"] == 0 and len(answers) == tasks
+    modules = __MODULES__
+    if modules:
+        @ray.remote
+        def importable(names):
+            from importlib.util import find_spec
+            found = {}
+            for name in names:
+                try:
+                    found[name] = find_spec(name) is not None
+                except Exception:
+                    found[name] = False
+            return found
+
+        out["server_modules"] = ray.get(importable.remote(modules), timeout=30)
     out["stage"] = "done"
 except BaseException as exc:
     out["error"] = (type(exc).__name__ + ": " + str(exc)).strip()[:2000]
@@ -113,15 +127,18 @@ sys.exit(0 if out["ok"] else 1)
 """
 
 
-def entrypoint(size: int, tasks: int) -> str:
-    """``python -c '<the proof>'`` for a Fibonacci job of ``tasks`` tasks of ``size``."""
+def entrypoint(size: int, tasks: int, modules: Sequence[str] = ()) -> str:
+    """``python -c '<the proof>'`` for a Fibonacci job of ``tasks`` tasks of ``size``; a worker is then asked which of
+    ``modules`` (import names: identifiers only) it can import."""
+    names = [m for m in modules if str(m).isidentifier()]
     code = PAYLOAD.strip().replace("__SIZE__", str(int(size))).replace("__TASKS__", str(int(tasks)))
+    code = code.replace("__MODULES__", json.dumps(names))
     return "python -c " + shlex.quote(code.replace("__MARKER__", MARKER))
 
 
-def submission(submission_id: str, size: int, tasks: int) -> Dict[str, Any]:
+def submission(submission_id: str, size: int, tasks: int, modules: Sequence[str] = ()) -> Dict[str, Any]:
     """The body of ``POST /api/jobs/``: the fields Ray 2.2.0 and the latest both take."""
-    return {"entrypoint": entrypoint(size, tasks), "submission_id": submission_id,
+    return {"entrypoint": entrypoint(size, tasks, modules), "submission_id": submission_id,
             "metadata": {"submitted_by": "ray-preflight", "tool_version": __version__,
                          "purpose": "the platform's Fibonacci smoke test, run as a Ray Job; safe to delete"}}
 
@@ -261,8 +278,8 @@ def stop_job(jobs_url: str, submission_id: str, timeout: float, tls: Optional[Tl
     return answer
 
 
-@probe(gate=("jobs-api",), owner="job-fibonacci")
-def job_fibonacci_run(target, config, ctx) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
+@probe(gate=("jobs-api",), owner="job-fibonacci", stop_on=("capacity",))
+def job_fibonacci_run(target, config, ctx, script=None) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """Submit the Fibonacci proof through the Jobs API, follow it to its end, read its logs."""
     end = ctx.deadline - _MARGIN_S
     if end - time.monotonic() <= 1.0:
@@ -276,7 +293,7 @@ def job_fibonacci_run(target, config, ctx) -> Dict[str, Any]:  # type: ignore[no
         _ACTIVE[submission_id] = (jobs_url, tls, headers)
     t0 = time.monotonic()
     answer = call_api("POST", jobs_url, min(ctx.timeout(max(_SUBMIT_S, config.connect_timeout_s)), end - t0), tls,
-                      headers, body=submission(submission_id, config.fib_size, config.fib_tasks))
+                      headers, body=submission(submission_id, config.fib_size, config.fib_tasks, _script_modules(script)))
     out["submit_s"] = time.monotonic() - t0
     if answer["kind"] != "json":
         out.update(error=said(answer.get("said"), said(answer.get("error"), "the submission failed")),
@@ -310,6 +327,13 @@ def job_fibonacci_run(target, config, ctx) -> Dict[str, Any]:  # type: ignore[no
         out["stage"] = "done"
         out["ok"] = out.get("status") == "SUCCEEDED" and dig(result, "ok") is True
     return out
+
+
+def _script_modules(script: Any) -> List[str]:
+    """The third-party modules of the user's script (``--script``), for a worker to answer about."""
+    if not isinstance(script, dict) or script.get("error"):
+        return []
+    return [str(m) for m in as_list(script.get("third_party")) if m != "ray"]
 
 
 def _forget(submission_id: str) -> None:

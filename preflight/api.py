@@ -39,6 +39,9 @@ def check(
     insecure: bool = False,
     dashboard_headers: Headers = None,
     route: Optional[str] = None,
+    script: Optional[str] = None,
+    runtime_env: Union[None, str, Mapping[str, Any]] = None,
+    tune_test: bool = False,
 ) -> Report:
     """Run the preflight checks and return the Report (``.ok``, ``.results``, ``report["python-version"]``).
 
@@ -47,6 +50,9 @@ def check(
     ``ca_bundle`` (a PEM CA file) verifies an HTTPS dashboard against that CA; ``insecure=True`` does not verify
     it at all (the dashboard check then warns). ``dashboard_url="https://user:password@host/"`` sends basic auth to
     the dashboard, ``dashboard_headers`` (``["Name: value"]`` or a dict) sends headers to it; neither is ever shown.
+    ``script="train.py"`` (or a notebook, ``"train.ipynb"``) also judges that script, read and never run: the modules it
+    imports, the resources it asks for, its runtime_env and the libraries it uses. ``runtime_env`` (a dict, or a YAML/JSON
+    file) judges that runtime_env. ``tune_test=True`` runs a small Ray Tune search on the cluster through this client.
     """
     from preflight import config as config_module
     from preflight import settings
@@ -57,7 +63,8 @@ def check(
         address=address, profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address, only=only,
         skip=skip, timeout=timeout, connect_timeout=connect_timeout, fib_size=fib_size, fib_tasks=fib_tasks,
         kubeconfig=kubeconfig, context=context, namespace=namespace, scale_test=scale_test, ignore=ignore, strict=strict,
-        ca_bundle=ca_bundle, insecure=insecure, dashboard_headers=dashboard_headers, route=route,
+        ca_bundle=ca_bundle, insecure=insecure, dashboard_headers=dashboard_headers, route=route, script=script,
+        runtime_env=runtime_env, tune_test=tune_test,
     ))
     address = options.pop("address")
     # the notebook holds the report itself (to_dict(), each summary): masked like every rendered output
@@ -176,4 +183,4 @@ def _header_names(headers: Any) -> Any:
 
 
 #: check()'s defaults, for the keywords report() passes through.
-_DEFAULTS = {"fib_size": DEFAULT_FIB_SIZE, "scale_test": False, "strict": False, "insecure": False}
+_DEFAULTS = {"fib_size": DEFAULT_FIB_SIZE, "scale_test": False, "strict": False, "insecure": False, "tune_test": False}

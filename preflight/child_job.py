@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Dict, Iterator, List, Optional, Set
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
 _CHILD = (
     "import json, os, runpy, sys\n"
@@ -85,12 +85,14 @@ def job_budget(ray_client: Dict[str, Any], ctx: Any, margin: float, least: float
 
 
 def run_script(script: str, spec: Dict[str, Any], marker: str, timeout: float,
-               env_extra: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+               env_extra: Optional[Dict[str, str]] = None,
+               before_stop: Optional[Callable[[], Dict[str, Any]]] = None) -> Dict[str, Any]:
     """Run ``main(spec)`` of ``script`` in a child process; its result is printed as JSON after ``marker``.
 
     The script is loaded from its file under a module name that is not importable anywhere, so cloudpickle
     ships its functions by value: the cluster's workers do not have this tool installed. The child exits
-    without waiting for Ray's background threads, and is killed at ``timeout``.
+    without waiting for Ray's background threads, and is killed at ``timeout``; ``before_stop`` (if given) is asked
+    first, while the job still holds what it waits for, and its answer joins the result.
     """
     command = [sys.executable, "-c", _CHILD, script, json.dumps(spec), marker]
     env = dict(os.environ)
@@ -104,9 +106,15 @@ def run_script(script: str, spec: Dict[str, Any], marker: str, timeout: float,
     try:
         stdout, stderr = proc.communicate(timeout=max(0.1, timeout))
     except subprocess.TimeoutExpired:
+        seen: Dict[str, Any] = {}
+        if before_stop is not None:
+            try:
+                seen = before_stop()
+            except Exception as exc:  # noqa: BLE001 - what the job waited for is a nicety; stopping it is not
+                seen = {"before_stop_error": f"{type(exc).__name__}: {exc}"[:300]}
         _kill(proc)
         return {"ok": False, "stage": "timeout", "error": f"the job did not finish within {timeout:.0f} s; it was stopped",
-                "wall_s": time.monotonic() - t0}
+                "wall_s": time.monotonic() - t0, **seen}
     except BaseException:
         _kill(proc)
         raise

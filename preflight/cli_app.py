@@ -40,6 +40,12 @@ def _targeting() -> Dict[str, Tuple[Any, Any]]:
                                                   "context).")),
         "scale_test": (Optional[str], typer.Option(None, "--scale-test", help="Prove autoscaling: add demand until a node joins, "
                                                    "then release it (--scale-test=full: and wait for it to leave).")),
+        "tune_test": (bool, typer.Option(False, "--tune-test", help="Prove Ray Tune works through your client: a small "
+                                         "search (4 trials, 1 CPU each) on the cluster.")),
+        "script": (Optional[str], typer.Option(None, "--script", metavar="FILE", help="Also judge your own script or notebook "
+                                               "(.py, .ipynb), read, never run: its modules, resources, runtime_env, libraries.")),
+        "runtime_env": (Optional[str], typer.Option(None, "--runtime-env", metavar="FILE", help="Judge this runtime_env (YAML or "
+                                                    "JSON, as `ray job submit --runtime-env` takes): schema, working_dir, pip.")),
         "ignore": (Optional[str], typer.Option(None, "--ignore", help="Check ids (or all) whose failures only warn.")),
         "strict": (bool, typer.Option(False, "--strict", help="Warnings fail the run too.")),
         "ca_bundle": (Optional[str], typer.Option(None, "--ca-bundle", metavar="FILE", help="Verify the dashboard's HTTPS "

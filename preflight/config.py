@@ -19,6 +19,8 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_CONNECT_TIMEOUT_S = 3.0
 #: A size-10,000 sequence holds ~4 MB of integers per task: safe beside a notebook.
 DEFAULT_FIB_SIZE = 10_000
+#: The checks ``--script`` adds to a run.
+SCRIPT_CHECKS = ("script-modules", "script-resources", "runtime-env", "script-libraries")
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,25 @@ class RunConfig:
     secrets: Tuple[Tuple[str, str], ...] = field(default=(), repr=False, compare=False)
     #: How the user submits: "client" (``ray.init("ray://...")``, the platform's seed) or "jobs" (the Ray Jobs API).
     route: str = "client"
+    #: The user's own script or notebook (``--script``), an absolute path: its checks join the run.
+    script: Optional[str] = None
+    #: A runtime_env to judge (``--runtime-env FILE`` or a dict from a notebook), and where it came from.
+    runtime_env: Optional[Dict[str, Any]] = field(default=None, compare=False)
+    runtime_env_source: Optional[str] = None
+    #: The opt-in Ray Tune proof (``--tune-test``).
+    tune_test: bool = False
 
     @property
     def opt_in(self) -> Tuple[str, ...]:
         """The opt-in checks this run asks for."""
-        return ("scale-test",) if self.scale_test else ()
+        chosen = ["scale-test"] if self.scale_test else []
+        if self.script:
+            chosen += list(SCRIPT_CHECKS)
+        elif self.runtime_env is not None:
+            chosen.append("runtime-env")
+        if self.tune_test:
+            chosen.append("tune-test")
+        return tuple(chosen)
 
     @property
     def dashboard_credentials(self) -> Credentials:
@@ -130,6 +146,9 @@ def build(
     insecure: bool = False,
     dashboard_headers: Any = None,
     route: Optional[str] = None,
+    script: Optional[str] = None,
+    runtime_env: Any = None,
+    tune_test: bool = False,
 ) -> RunConfig:
     """Validate every input; raise ``UsageError`` (one line) for the first unusable one."""
     env = dict(os.environ if environ is None else environ)
@@ -153,9 +172,54 @@ def build(
         raise UsageError("the dashboard URL carries user:password@ (basic auth) and --dashboard-header gives an "
                          "Authorization header too: keep one")
     secrets = _secrets(target, headers, env)
+    script_path = _script(script)
+    runtime, runtime_source = _runtime_env(runtime_env)
     return RunConfig(chosen, target, only_ids, skip_ids, timeout_s, connect_s, size, tasks, env,
                      _kubeconfig(kubeconfig), _text(context, "--context"), _namespace(namespace), scale,
-                     _ignore_ids(ignore), bool(strict), ca_file, bool(insecure), headers, tuple(secrets), _route(route))
+                     _ignore_ids(ignore), bool(strict), ca_file, bool(insecure), headers, tuple(secrets), _route(route),
+                     script_path, runtime, runtime_source, bool(tune_test))
+
+
+def _script(value: Optional[str]) -> Optional[str]:
+    """The user's script or notebook (``.py``, ``.ipynb``, or any text file of Python) as an absolute path."""
+    path = _file(value, "--script")
+    return None if path is None else os.path.abspath(os.path.expanduser(path))
+
+
+#: A runtime_env file larger than this is not one.
+_MAX_RUNTIME_ENV_BYTES = 1_000_000
+
+
+def _runtime_env(value: Any) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """``--runtime-env FILE`` (YAML or JSON, as ``ray job submit --runtime-env`` takes) or, from a notebook, a dict:
+    (the runtime_env, where it came from). A file that cannot be read as one is a usage error."""
+    if value is None:
+        return None, None
+    if isinstance(value, Mapping):
+        return dict(value), "the runtime_env given"
+    path = _file(value if isinstance(value, str) else str(value), "--runtime-env")
+    assert path is not None
+    label = _path_shown(path)
+    try:
+        with open(os.path.expanduser(path), "rb") as handle:
+            raw = handle.read(_MAX_RUNTIME_ENV_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"--runtime-env {label}: cannot read it ({exc.strerror or exc})") from None
+    if len(raw) > _MAX_RUNTIME_ENV_BYTES:
+        raise UsageError(f"--runtime-env {label}: larger than {_MAX_RUNTIME_ENV_BYTES:,} bytes; not a runtime_env file")
+    try:
+        import yaml  # the kubernetes client's dependency; YAML is a superset of JSON
+
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"--runtime-env {label}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise UsageError(f"--runtime-env {label}: not YAML or JSON{where}: {getattr(exc, 'problem', None) or 'unreadable'}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"--runtime-env {label}: expected a mapping (working_dir:, pip:, ...), not {type(data).__name__}")
+    return data, f"--runtime-env {label}"
 
 
 def _route(value: Optional[str]) -> str:

@@ -77,6 +77,63 @@ def _auth(spec: Dict[str, Any], head_template: Dict[str, Any]) -> Dict[str, Any]
     return found
 
 
+_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+             "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "m": 10**-3}
+
+
+def quantity(value: Any) -> Optional[float]:
+    """A Kubernetes quantity (``"500m"``, ``"4Gi"``, ``2``) as a number; None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value or "").strip().strip('"')
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if text.endswith(suffix):
+            text, scale = text[: -len(suffix)], _SUFFIXES[suffix]
+            break
+    else:
+        scale = 1
+    try:
+        return float(text) * scale
+    except ValueError:
+        return None
+
+
+def _custom_resources(text: Any) -> Dict[str, float]:
+    """``rayStartParams.resources`` (a JSON object in a string, often quoted once more) as name → amount."""
+    import json
+
+    raw = str(text or "").strip()
+    for _ in range(2):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {}
+        if isinstance(raw, dict):
+            return {str(k): float(v) for k, v in raw.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if not isinstance(raw, str):
+            return {}
+    return {}
+
+
+def pod_resources(group: Dict[str, Any]) -> Dict[str, Any]:
+    """What Ray on one pod of a head or worker group offers, as KubeRay starts it: ``rayStartParams`` first (num-cpus,
+    num-gpus, memory, resources), else the Ray container's limits (else its requests): CPUs rounded up, GPUs from any
+    ``*gpu`` limit. None for what neither says."""
+    params = group.get("rayStartParams") or {}
+    containers = ((group.get("template") or {}).get("spec") or {}).get("containers") or []
+    resources = (containers[0].get("resources") or {}) if containers and isinstance(containers[0], dict) else {}
+    limits = {**(resources.get("requests") or {}), **(resources.get("limits") or {})}
+    cpus = quantity(params.get("num-cpus")) if params.get("num-cpus") is not None else quantity(limits.get("cpu"))
+    gpu_limits = [quantity(v) for k, v in limits.items() if str(k).lower().endswith("gpu")]
+    gpus = quantity(params.get("num-gpus")) if params.get("num-gpus") is not None else \
+        (sum(g for g in gpu_limits if g) if gpu_limits else None)
+    memory = quantity(params.get("memory")) if params.get("memory") is not None else quantity(limits.get("memory"))
+    return {"cpus": None if cpus is None else float(-(-cpus // 1)), "gpus": gpus, "memory": memory,
+            "custom": _custom_resources(params.get("resources"))}
+
+
 def compact_raycluster(obj: Dict[str, Any]) -> Dict[str, Any]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     head_template = ((spec.get("headGroupSpec") or {}).get("template") or {}).get("spec") or {}
@@ -88,8 +145,9 @@ def compact_raycluster(obj: Dict[str, Any]) -> Dict[str, Any]:
         "autoscaling": spec.get("enableInTreeAutoscaling"),
         "auth": _auth(spec, head_template),
         "idle_timeout_s": (spec.get("autoscalerOptions") or {}).get("idleTimeoutSeconds"),
+        "head_resources": pod_resources(spec.get("headGroupSpec") or {}),
         "worker_groups": [{"name": g.get("groupName"), "replicas": g.get("replicas"), "min": g.get("minReplicas"),
-                           "max": g.get("maxReplicas")} for g in spec.get("workerGroupSpecs") or []],
+                           "max": g.get("maxReplicas"), "resources": pod_resources(g)} for g in spec.get("workerGroupSpecs") or []],
         "state": status.get("state"),
         "reason": status.get("reason"),
         "conditions": _conditions(obj),

@@ -186,7 +186,8 @@ class LocalHead:
             time.sleep(0.25)
 
     def _dashboard_sees_a_node(self) -> bool:
-        """The dashboard answers and the cluster status already counts the head's CPUs."""
+        """The dashboard answers and the cluster status already counts the head's CPUs (or, for a head started with
+        no CPUs, its memory)."""
         try:
             answer = http_get(self.dashboard_url + "api/cluster_status", 2.0, headers=self.channel.http_headers())
             status = json.loads(answer.body.decode("utf-8")) if answer.status == 200 else {}
@@ -194,7 +195,7 @@ class LocalHead:
             return False
         data = status.get("data") or {}
         usage = ((data.get("clusterStatus") or {}).get("loadMetricsReport") or {}).get("usage") or {}
-        return bool(usage.get("CPU"))
+        return bool(usage.get("CPU")) if self.num_cpus else bool(usage.get("memory") or usage.get("object_store_memory"))
 
     def _group_alive(self, pgid: int) -> bool:
         try:

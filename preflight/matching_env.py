@@ -49,7 +49,8 @@ FLAGS = {
     "domain": "--domain", "gcs_address": "--gcs-address", "only": "--only", "skip": "--skip", "timeout": "--timeout",
     "connect_timeout": "--connect-timeout", "fib_size": "--fib-size", "fib_tasks": "--fib-tasks", "kubeconfig": "--kubeconfig",
     "context": "--context", "namespace": "--namespace", "scale_test": "--scale-test", "ignore": "--ignore", "strict": "--strict",
-    "ca_bundle": "--ca-bundle", "insecure": "--insecure", "route": "--route",
+    "ca_bundle": "--ca-bundle", "insecure": "--insecure", "route": "--route", "script": "--script",
+    "runtime_env": "--runtime-env", "tune_test": "--tune-test",
 }
 
 #: Run with the new environment's Python (``-I``): what is installed there, and where its Jupyter keeps kernels.
@@ -349,7 +350,7 @@ def preflight_args(explicit: Mapping[str, Any]) -> List[str]:
     args: List[str] = []
     for name, value in explicit.items():
         flag = FLAGS.get(name)
-        if flag is None or value is None or value is False or name == "route":
+        if flag is None or value is None or value is False or name == "route" or isinstance(value, Mapping) and flag == "--runtime-env":
             continue
         if name == "scale_test":
             args.append(f"{flag}={'up' if value is True else value}")

@@ -37,6 +37,9 @@ class Probe:
     #: check out, the probe does not run, and the checks that need its facts are skipped.
     owner: Optional[str] = None
     origin: str = BUILT_IN
+    #: Checks whose failure (only a failure: a skip or an error leaves the way open) stops this probe: ``capacity``
+    #: stops the live job on a cluster where its tasks would wait forever.
+    stop_on: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,12 +102,12 @@ def _origin() -> str:
     return _STAGING.origin if _STAGING is not None else BUILT_IN
 
 
-def probe(name: Optional[str] = None, *, gate: Tuple[str, ...] = (),
-          owner: Optional[str] = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def probe(name: Optional[str] = None, *, gate: Tuple[str, ...] = (), owner: Optional[str] = None,
+          stop_on: Tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a probe: a function that gathers one kind of fact (all the I/O lives here)."""
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        made = make_probe(func, name, gate, owner, _origin())
+        made = make_probe(func, name, gate, owner, _origin(), stop_on)
         (_STAGING.probes if _STAGING is not None else _PROBES)[made.name] = made
         return func
 
@@ -125,9 +128,9 @@ def check(check_id: str, title: str, *, origin: Optional[str] = None, opt_in: bo
 
 
 def make_probe(func: Callable[..., Any], name: Optional[str] = None, gate: Tuple[str, ...] = (),
-               owner: Optional[str] = None, origin: str = BUILT_IN) -> Probe:
+               owner: Optional[str] = None, origin: str = BUILT_IN, stop_on: Tuple[str, ...] = ()) -> Probe:
     needs, optional = _parameters(func)
-    return Probe(name or func.__name__, func, needs, optional, tuple(gate), _first_line(func), owner, origin)
+    return Probe(name or func.__name__, func, needs, optional, tuple(gate), _first_line(func), owner, origin, tuple(stop_on))
 
 
 def make_check(check_id: str, title: str, func: Callable[..., Any], origin: str = BUILT_IN, opt_in: bool = False,

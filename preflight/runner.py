@@ -88,7 +88,7 @@ def plan(config: RunConfig, checks: Dict[str, Check], probes: Dict[str, Probe]) 
                 continue
             made.to_probe.add(name)
             names.extend(probes[name].needs + probes[name].optional)
-            todo.extend(g for g in probes[name].gate if g not in made.to_check)
+            todo.extend(g for g in probes[name].gate + probes[name].stop_on if g not in made.to_check)
     return made
 
 
@@ -241,6 +241,13 @@ class _Scheduler:
                 return None
             if self.outcomes[cid].status not in (Status.PASS, Status.WARN):
                 blocked.append(f"{cid}: {self.outcomes[cid].status.value}")
+        for cid in probe.stop_on:
+            if cid not in self.outcomes:
+                return None
+            ignored = cid in self.config.ignore or "all" in self.config.ignore  # the user chose to go on regardless
+            if self.outcomes[cid].status is Status.FAIL and not ignored:
+                summary = self.outcomes[cid].summary
+                return f"{cid} failed: {summary if len(summary) <= 160 else summary[:157] + '...'}"
         if not blocked:
             return ""
         names = list(probe.gate)

@@ -52,9 +52,9 @@ KUBE_CHECKS = ["kubernetes", "kuberay-operator", "raycluster", "head-service", "
 #: The Ray Jobs route's checks: shown skipped on the Ray Client route (the default).
 JOBS_CHECKS = ["jobs-api", "job-fibonacci"]
 ALL_CHECKS = ["reachability", "proxy", "auth", "tls", "ray-version", "python-version", "client-packages", "dashboard", *JOBS_CHECKS,
-              *KUBE_CHECKS, "autoscaler", "fibonacci", "package-parity"]
+              *KUBE_CHECKS, "autoscaler", "capacity", "fibonacci", "package-parity"]
 #: The checks the Ray Jobs route judges (the others are shown skipped there).
-JOBS_ROUTE_CHECKS = ["dashboard", *JOBS_CHECKS, *KUBE_CHECKS, "autoscaler"]
+JOBS_ROUTE_CHECKS = ["dashboard", *JOBS_CHECKS, *KUBE_CHECKS, "autoscaler", "capacity"]
 NO_KUBE = "skipped: no Kubernetes credentials: run inside the cluster or set KUBECONFIG"
 
 

@@ -1,0 +1,217 @@
+"""The user's own script or notebook (``--script``), read with ``ast`` and never run, judged against the cluster:
+the modules its tasks import (a worker answers, in the question the Fibonacci job already asks), the resources its
+tasks and actors ask for, and the libraries it uses over the Ray Client. Its runtime_env is ``runtime_env``'s.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from preflight.checks.capacity import kube_view, largest_node, ray_view
+from preflight.errors import Unavailable
+from preflight.model import Outcome, dicts, dig, failed, formatted, passed, reason_of, said, skipped, undecided, unreadable, warned
+from preflight.registry import check, probe
+from preflight.target import RAY_CLIENT
+
+
+@probe()
+def script(config) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The script's imports, resource requests, ray.init calls and libraries, read statically."""
+    if not config.script:
+        raise Unavailable("no --script given")
+    from preflight.script_reading import read_script
+
+    return read_script(config.script)
+
+
+def script_problem(script: Any) -> Optional[Outcome]:
+    """The outcome when the script cannot be judged: not read (skip), or not Python that runs (fail: so would the real run)."""
+    problem = unreadable(script=script)
+    if problem:
+        return problem
+    error = script.get("error")
+    if error:
+        return failed(f"{os.path.basename(str(script.get('path')))} cannot run as it is: {error}",
+                      "fix it and run the preflight again", path=script.get("path"))
+    return None
+
+
+def where(entry: Dict[str, Any]) -> str:
+    """``line 12`` or ``cell 3, line 2``."""
+    cell = entry.get("cell")
+    return f"cell {cell}, line {entry.get('line')}" if cell else f"line {entry.get('line')}"
+
+
+def first_use(script: Dict[str, Any], module: str) -> str:
+    uses = [i for i in dicts(script.get("imports")) if i.get("module") == module]
+    return where(uses[0]) if uses else "?"
+
+
+def pins(modules: List[str]) -> Tuple[List[str], List[str]]:
+    """(``dist==version`` for the modules installed here, the modules not installed here)."""
+    from preflight.script_reading import distribution_for
+
+    found, absent = [], []
+    for module in modules:
+        dist = distribution_for(module)
+        if dist:
+            found.append(f"{dist[0]}=={dist[1]}")
+        else:
+            absent.append(module)
+    return sorted(set(found)), absent
+
+
+# -- script-modules ----------------------------------------------------------------------------------------------
+
+
+def _ships_code(script: Dict[str, Any], config: Any) -> bool:
+    """Does a runtime_env ship the script's folder to the workers (a working_dir or py_modules)?"""
+    envs = [i.get("runtime_env") for i in dicts(script.get("inits"))] + [getattr(config, "runtime_env", None)]
+    return any(isinstance(e, dict) and (e.get("working_dir") or e.get("py_modules")) for e in envs)
+
+
+@check("script-modules", "The cluster can import what your script imports", opt_in=True)
+def script_modules(script, config, fibonacci_run=None, job_fibonacci_run=None) -> Outcome:  # type: ignore[no-untyped-def]
+    """The script's third-party imports, asked of a worker; its own modules, shipped (working_dir) or not."""
+    problem = script_problem(script)
+    if problem:
+        return problem
+    name = os.path.basename(str(script.get("path")))
+    wanted = [m for m in script.get("third_party") or [] if m != "ray"]
+    local = list(script.get("local") or [])
+    in_tasks = set(script.get("remote_imports") or []) if "remote_imports" in script else None
+    details: Dict[str, Any] = {"third_party": wanted, "local": local}
+    lines: List[str] = []
+    if local and not _ships_code(script, config):
+        used = sorted(set(local) & in_tasks) if in_tasks is not None else local
+        if used:
+            return failed(f"{name}'s tasks use its own module(s) {', '.join(used)} ({first_use(script, used[0])}), and nothing ships "
+                          "them to the cluster: ModuleNotFoundError on a worker",
+                          'ship the script\'s folder: ray.init(..., runtime_env={"working_dir": "."}) '
+                          '(or "py_modules": [...]); see runtime-env for what would be uploaded', **details)
+    if not wanted:
+        return passed(f"{name} imports only the standard library, Ray" + (f" and its own modules ({', '.join(local)})" if local else ""),
+                      **details)
+    run = fibonacci_run if config.route != "jobs" else job_fibonacci_run
+    answers = dig(run, "server_modules") if config.route != "jobs" else dig(run, "result", "server_modules")
+    if not isinstance(answers, dict):
+        why = reason_of(run, "") or said(dig(run, "server_packages_error"), "") or "the job did not get that far"
+        return skipped(f"needs a worker's answer, which the Fibonacci job asks: {why}", **details)
+    missing = sorted(m for m in wanted if answers.get(m) is False)
+    unknown = sorted(m for m in wanted if m not in answers)
+    details.update(worker_modules=answers, missing=missing)
+    if unknown:
+        return undecided(f"the worker did not answer for {', '.join(unknown)}", **details)
+    if not missing:
+        return passed(f"a worker can import all {len(wanted)} module(s) {name} imports ({', '.join(wanted)})", **details)
+    found, absent = pins(missing)
+    fix = f'ray.init(..., runtime_env={{"pip": {found!r}}})' if found else ""
+    if absent:
+        fix += ("; " if fix else "") + f"{', '.join(absent)} not installed here either: install it and pin its version"
+    fix += "; or ask the platform team for an image that has them"
+    needed_remotely = missing if in_tasks is None or config.route == "jobs" else sorted(set(missing) & in_tasks)
+    listed = ", ".join(f"{m} ({first_use(script, m)})" for m in missing)
+    if needed_remotely:
+        lines.append(f"the cluster's workers cannot import {listed}: its tasks would fail with ModuleNotFoundError")
+        return failed(lines[0], fix, **details)
+    return warned(f"the cluster's workers cannot import {listed}; only this machine's code uses them now, so tasks run, "
+                  "but a task that comes to use them fails with ModuleNotFoundError", fix, **details)
+
+
+# -- script-resources --------------------------------------------------------------------------------------------
+
+
+def _asks(request: Dict[str, Any]) -> Dict[str, float]:
+    """What a ``@ray.remote``/``.options`` asks for, in the cluster status's names (Ray's default of 1 CPU for a task
+    applies to a bare ``@ray.remote`` on a function; an actor needs 0 CPUs to live)."""
+    asks: Dict[str, float] = {}
+    for key, name in (("num_cpus", "CPU"), ("num_gpus", "GPU"), ("memory", "memory")):
+        value = request.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            asks[name] = float(value)
+    for res, value in (request.get("resources") or {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            asks[str(res)] = float(value)
+    return asks
+
+
+def _shown(name: str, amount: float) -> str:
+    if name == "memory":
+        return f"{amount / 2**30:.3g} GiB of memory"
+    unit = {"CPU": "CPU", "GPU": "GPU"}.get(name, f"of resource {name}")
+    return f"{formatted(amount)} {unit}{'s' if name in ('CPU', 'GPU') and amount != 1 else ''}"
+
+
+@check("script-resources", "Every task's and actor's request fits a node", opt_in=True)
+def script_resources(script, dashboard, kuberay=None) -> Outcome:  # type: ignore[no-untyped-def]
+    """Literal num_cpus, num_gpus, memory and resources of @ray.remote and .options against the largest node there can be."""
+    problem = script_problem(script)
+    if problem:
+        return problem
+    requests = dicts(script.get("remote_requests"))
+    not_judged = [f"{r.get('target')} ({where(r)}): {', '.join(r.get('not_judged') or [])}" for r in requests if r.get("not_judged")]
+    details: Dict[str, Any] = {"requests": len(requests), "not_judged": not_judged}
+    if not requests:
+        return passed("the script defines no Ray tasks or actors with resource requests", **details)
+    ray = ray_view(dashboard)
+    if not ray["readable"]:
+        return skipped(ray["why"], **details)
+    kube = kube_view(kuberay)
+    biggest = largest_node(ray, kube)
+    details["largest_node"] = biggest
+    never: List[str] = []
+    unsure: List[str] = []
+    for request in requests:
+        for name, amount in _asks(request).items():
+            if biggest.get(name, 0.0) >= amount:
+                continue
+            text = f"{request.get('target')} ({where(request)}) asks for {_shown(name, amount)}"
+            has = biggest.get(name, 0.0)
+            text += f"; the largest node has {_shown(name, has)}" if has else f"; no node type offers {_shown(name, amount)}"
+            (unsure if (kube is None and ray["autoscaler"] == "node types") else never).append(text)
+    tail = f" (not judged, not literals: {'; '.join(not_judged)})" if not_judged else ""
+    if never:
+        return failed(f"would wait forever: {'; '.join(never)}{tail}",
+                      "lower the request, or ask the platform team for a worker group that offers it"
+                      + (" (a GPU group: nvidia.com/gpu limits)" if any("GPU" in n for n in never) else ""), **details)
+    if unsure:
+        return warned(f"no node now offers it: {'; '.join(unsure)}; whether the autoscaler can add one needs Kubernetes access{tail}",
+                      "rerun where kubectl works, or ask the platform team which worker groups exist", **details)
+    offers = ", ".join(_shown(k, v) for k, v in sorted(biggest.items()) if k in ("CPU", "GPU"))
+    summary = f"all {len(requests)} request(s) fit the largest node ({offers})"
+    if not_judged:
+        return warned(summary + tail, "requests computed at run time are not judged: check them against the largest node", **details)
+    return passed(summary, **details)
+
+
+# -- script-libraries --------------------------------------------------------------------------------------------
+
+#: Libraries Ray documents as not working (Ray Data) or not working as expected (Train, and the ML libraries that sit on
+#: Ray Data or Train) through the Ray Client.
+_CLIENT_UNSUITED = {"ray.data": "Ray Data is not supported through the Ray Client",
+                    "ray.train": "Ray Train does not work as expected through the Ray Client",
+                    "ray.air": "Ray AIR sits on Ray Data and Ray Train, which do not work as expected through the Ray Client"}
+
+
+@check("script-libraries", "The libraries your script uses work through your way in", opt_in=True)
+def script_libraries(script, config, target) -> Outcome:  # type: ignore[no-untyped-def]
+    """ray.data and ray.train through ray:// warn, pointing to the Ray Jobs route."""
+    problem = script_problem(script)
+    if problem:
+        return problem
+    used = dicts(script.get("libraries"))
+    names = sorted({str(u.get("library")) for u in used})
+    details = {"libraries": names}
+    if not names:
+        return passed("the script uses no Ray library beyond Ray Core", **details)
+    if config.route == "jobs" or target.form != RAY_CLIENT:
+        return passed(f"uses {', '.join(names)}; submitted as a Ray Job they run on the cluster", **details)
+    unsuited = [(u, _CLIENT_UNSUITED[str(u.get("library"))]) for u in used if str(u.get("library")) in _CLIENT_UNSUITED]
+    if not unsuited:
+        return passed(f"uses {', '.join(names)}, which work through the Ray Client", **details)
+    said_ = "; ".join(f"{why} ({u.get('library')}, {where(u)})" for u, why in unsuited)
+    jobs = target.dashboard_url.rstrip("/")
+    return warned(f"{said_}: Ray recommends the Ray Jobs API for such work",
+                  f"submit it as a Ray Job: `ray job submit --address {jobs} --working-dir . -- python "
+                  f"{os.path.basename(str(script.get('path')))}` (check that route with --route jobs)", **details)
