@@ -48,18 +48,27 @@ def first_use(script: Dict[str, Any], module: str) -> str:
     return where(uses[0]) if uses else "?"
 
 
-def pins(modules: List[str]) -> Tuple[List[str], List[str]]:
-    """(``dist==version`` for the modules installed here, the modules not installed here)."""
+def pins(modules: List[str]) -> Tuple[List[str], List[str], List[str]]:
+    """(``dist==version`` for the modules installed here as distributions, the modules importable here without one (a
+    folder on PYTHONPATH), the modules not importable here either)."""
+    from importlib.util import find_spec
+
     from preflight.script_reading import distribution_for
 
-    found, absent = [], []
+    found: List[str] = []
+    loose: List[str] = []
+    absent: List[str] = []
     for module in modules:
         dist = distribution_for(module)
         if dist:
             found.append(f"{dist[0]}=={dist[1]}")
-        else:
-            absent.append(module)
-    return sorted(set(found)), absent
+            continue
+        try:
+            here = find_spec(module) is not None
+        except (ImportError, ValueError):
+            here = False
+        (loose if here else absent).append(module)
+    return sorted(set(found)), loose, absent
 
 
 # -- script-modules ----------------------------------------------------------------------------------------------
@@ -105,10 +114,14 @@ def script_modules(script, config, fibonacci_run=None, job_fibonacci_run=None) -
         return undecided(f"the worker did not answer for {', '.join(unknown)}", **details)
     if not missing:
         return passed(f"a worker can import all {len(wanted)} module(s) {name} imports ({', '.join(wanted)})", **details)
-    found, absent = pins(missing)
-    fix = f'ray.init(..., runtime_env={{"pip": {found!r}}})' if found else ""
+    found, loose, absent = pins(missing)
+    fixes = [f'ray.init(..., runtime_env={{"pip": {found!r}}})'] if found else []
+    if loose:
+        fixes.append(f"{', '.join(loose)} is not a pip package here: ship it with runtime_env={{\"py_modules\": [{', '.join(loose)}]}} "
+                     "(the imported module objects)")
     if absent:
-        fix += ("; " if fix else "") + f"{', '.join(absent)} not installed here either: install it and pin its version"
+        fixes.append(f"{', '.join(absent)} cannot be imported here either: install it and pin its version")
+    fix = "; ".join(fixes)
     fix += "; or ask the platform team for an image that has them"
     needed_remotely = missing if in_tasks is None or config.route == "jobs" else sorted(set(missing) & in_tasks)
     listed = ", ".join(f"{m} ({first_use(script, m)})" for m in missing)
@@ -187,16 +200,17 @@ def script_resources(script, dashboard, kuberay=None) -> Outcome:  # type: ignor
 
 # -- script-libraries --------------------------------------------------------------------------------------------
 
-#: Libraries Ray documents as not working (Ray Data) or not working as expected (Train, and the ML libraries that sit on
-#: Ray Data or Train) through the Ray Client.
-_CLIENT_UNSUITED = {"ray.data": "Ray Data is not supported through the Ray Client",
-                    "ray.train": "Ray Train does not work as expected through the Ray Client",
+#: Libraries Ray documents as not working through the Ray Client: a script that uses them that way fails (Ray Data through
+#: ray:// on Ray 2.60: "AttributeError: 'Worker' object has no attribute 'core_worker'", measured).
+_CLIENT_BROKEN = {"ray.data": "Ray Data is not supported through the Ray Client"}
+#: Libraries Ray documents as not working as expected through the Ray Client.
+_CLIENT_UNSUITED = {"ray.train": "Ray Train does not work as expected through the Ray Client",
                     "ray.air": "Ray AIR sits on Ray Data and Ray Train, which do not work as expected through the Ray Client"}
 
 
 @check("script-libraries", "The libraries your script uses work through your way in", opt_in=True)
 def script_libraries(script, config, target) -> Outcome:  # type: ignore[no-untyped-def]
-    """ray.data and ray.train through ray:// warn, pointing to the Ray Jobs route."""
+    """Ray Data through ray:// fails and Ray Train warns, pointing to the Ray Jobs route."""
     problem = script_problem(script)
     if problem:
         return problem
@@ -207,11 +221,14 @@ def script_libraries(script, config, target) -> Outcome:  # type: ignore[no-unty
         return passed("the script uses no Ray library beyond Ray Core", **details)
     if config.route == "jobs" or target.form != RAY_CLIENT:
         return passed(f"uses {', '.join(names)}; submitted as a Ray Job they run on the cluster", **details)
+    broken = [(u, _CLIENT_BROKEN[str(u.get("library"))]) for u in used if str(u.get("library")) in _CLIENT_BROKEN]
     unsuited = [(u, _CLIENT_UNSUITED[str(u.get("library"))]) for u in used if str(u.get("library")) in _CLIENT_UNSUITED]
-    if not unsuited:
+    if not broken and not unsuited:
         return passed(f"uses {', '.join(names)}, which work through the Ray Client", **details)
-    said_ = "; ".join(f"{why} ({u.get('library')}, {where(u)})" for u, why in unsuited)
     jobs = target.dashboard_url.rstrip("/")
-    return warned(f"{said_}: Ray recommends the Ray Jobs API for such work",
-                  f"submit it as a Ray Job: `ray job submit --address {jobs} --working-dir . -- python "
-                  f"{os.path.basename(str(script.get('path')))}` (check that route with --route jobs)", **details)
+    remedy = (f"submit it as a Ray Job: `ray job submit --address {jobs} --working-dir . -- python "
+              f"{os.path.basename(str(script.get('path')))}` (check that route with --route jobs)")
+    told = "; ".join(f"{why} ({u.get('library')}, {where(u)})" for u, why in broken + unsuited)
+    if broken:
+        return failed(f"{told}: run this way, the script fails; Ray recommends the Ray Jobs API for such work", remedy, **details)
+    return warned(f"{told}: Ray recommends the Ray Jobs API for such work", remedy, **details)

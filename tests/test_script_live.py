@@ -1,0 +1,195 @@
+"""``--script``: the user's own script judged against a real Ray head (the installed Ray, 2 CPUs, no GPU), and each
+script then run for real from the same environment with a hard timeout, so that the verdict is compared with what
+happens: a task that asks for a GPU really waits; a module the workers lack really raises ModuleNotFoundError on a
+worker; a module of the script's own folder that nothing ships really does too; a clean script is GO and really runs.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import pytest
+
+from preflight.local_head import LocalHead
+from tests.conftest import run_cli, started
+from tests.real_runs import RealRun, run_real
+
+pytestmark = pytest.mark.live
+
+#: How long a real run may take before it counts as waiting forever.
+REAL_LIMIT_S = 40
+
+
+@pytest.fixture(scope="module")
+def head() -> Iterator[LocalHead]:
+    yield from started(LocalHead(num_cpus=2))
+
+
+def write(folder: Path, name: str, code: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(code).lstrip())
+    return path
+
+
+def user_script(folder: Path, head: LocalHead, body: str, imports: str = "", init: str = "") -> Path:
+    """A script as a user writes it: imports, ray.init with the cluster's address, tasks, ray.shutdown."""
+    code = (f"import ray\n{textwrap.dedent(imports)}\nray.init({head.address!r}{init})\n{textwrap.dedent(body)}\n"
+            "ray.shutdown()\nprint('SCRIPT-DONE')\n")
+    return write(folder, "train.py", code)
+
+
+def preflight(head: LocalHead, script: Path, *extra: str, env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    proc = run_cli(["--address", head.address, "--dashboard-url", head.dashboard_url, "--gcs-address", head.gcs_address,
+                    "--script", str(script), "--format", "json", *extra], env_extra=env)
+    report = json.loads(proc.stdout)
+    report["exit_code"] = proc.returncode
+    report["by_id"] = {r["id"]: r for r in report["results"]}
+    return report
+
+
+def really(script: Path, env: Optional[Dict[str, str]] = None) -> RealRun:
+    return run_real([script.name], REAL_LIMIT_S, cwd=str(script.parent), env_extra=env)
+
+
+def test_a_clean_script_is_go_and_really_runs(head: LocalHead, tmp_path: Path) -> None:
+    write(tmp_path, "helpers.py", "def double(x):\n    return 2 * x\n")
+    script = user_script(tmp_path, head, imports="import json\nimport packaging.version\nimport helpers\n", init=", runtime_env={'working_dir': '.'}",
+                         body="""
+                         @ray.remote(num_cpus=1)
+                         def task(x):
+                             return helpers.double(x) + int(packaging.version.Version("1.0").major)
+
+                         print(json.dumps(ray.get([task.remote(i) for i in range(4)])))
+                         """)
+    report = preflight(head, script)
+    statuses = {cid: r["status"] for cid, r in report["by_id"].items()}
+    assert report["verdict"] == "GO", statuses
+    for cid in ("script-modules", "script-resources", "script-libraries"):
+        assert statuses[cid] == "pass", report["by_id"][cid]
+    assert "packaging" in report["by_id"]["script-modules"]["summary"]
+    real = really(script)
+    assert real.ended == "finished" and real.code == 0 and "SCRIPT-DONE" in real.stdout, real.output[-3000:]
+
+
+def test_a_task_asking_for_a_gpu_on_a_cpu_cluster_fails_and_really_waits(head: LocalHead, tmp_path: Path) -> None:
+    script = user_script(tmp_path, head, body="""
+                         @ray.remote(num_gpus=1)
+                         def train():
+                             return 1
+
+                         print(ray.get(train.remote()))
+                         """)
+    report = preflight(head, script)
+    result = report["by_id"]["script-resources"]
+    assert report["exit_code"] == 1 and result["status"] == "fail", result
+    assert "would wait forever: train (line 5) asks for 1 GPU; no node type offers 1 GPU" in result["summary"], result
+    real = really(script)
+    assert real.ended == "timeout", real.output[-3000:]
+
+
+def _client_only_module(tmp_path: Path) -> Dict[str, str]:
+    """A module importable here (a folder on PYTHONPATH, as a notebook's own packages are) but not on the cluster."""
+    site = tmp_path / "site"
+    write(site, "rpf_client_only.py", "def triple(x):\n    return 3 * x\n")
+    return {"PYTHONPATH": str(site)}
+
+
+def test_a_module_the_workers_lack_fails_and_really_raises_on_a_worker(head: LocalHead, tmp_path: Path) -> None:
+    env = _client_only_module(tmp_path)
+    script = user_script(tmp_path / "job", head, imports="import rpf_client_only\n", body="""
+                         @ray.remote
+                         def task(x):
+                             return rpf_client_only.triple(x)
+
+                         print(ray.get(task.remote(2)))
+                         """)
+    report = preflight(head, script, env=env)
+    result = report["by_id"]["script-modules"]
+    assert report["exit_code"] == 1 and result["status"] == "fail", result
+    assert "the cluster's workers cannot import rpf_client_only (line 2)" in result["summary"], result
+    assert "py_modules" in result["remedy"], result
+    assert report["by_id"]["fibonacci"]["status"] == "pass"  # the answer came with the Fibonacci job's own question
+    real = really(script, env)
+    assert real.ended == "finished" and real.code != 0, real.output[-3000:]
+    assert "ModuleNotFoundError: No module named 'rpf_client_only'" in real.output, real.output[-3000:]
+
+
+def test_the_scripts_own_module_not_shipped_fails_and_really_raises(head: LocalHead, tmp_path: Path) -> None:
+    write(tmp_path, "helpers.py", "def double(x):\n    return 2 * x\n")
+    script = user_script(tmp_path, head, imports="import helpers\n", body="""
+                         @ray.remote
+                         def task(x):
+                             return helpers.double(x)
+
+                         print(ray.get(task.remote(2)))
+                         """)
+    report = preflight(head, script)
+    result = report["by_id"]["script-modules"]
+    assert result["status"] == "fail", result
+    assert "its own module(s) helpers (line 2), and nothing ships them" in result["summary"], result
+    assert '"working_dir": "."' in result["remedy"]
+    real = really(script)
+    assert real.ended == "finished" and real.code != 0 and "No module named 'helpers'" in real.output, real.output[-3000:]
+
+
+def test_ray_data_through_the_ray_client_fails_toward_the_jobs_route_and_really_fails(head: LocalHead, tmp_path: Path) -> None:
+    script = user_script(tmp_path, head, imports="import ray.data\n", body="""
+                         print(ray.data.range(8).map(lambda row: {"id": row["id"] * 2}).take(3))
+                         """)
+    report = preflight(head, script)
+    result = report["by_id"]["script-libraries"]
+    assert report["verdict"] == "NO-GO" and result["status"] == "fail", result
+    assert "Ray Data is not supported through the Ray Client (ray.data, line 2)" in result["summary"], result
+    assert "ray job submit --address " in result["remedy"] and "python train.py" in result["remedy"]
+    real = really(script)
+    assert real.ended == "finished" and real.code != 0 and "SCRIPT-DONE" not in real.stdout, real.output[-3000:]
+
+
+def _ids(report: Dict[str, Any]) -> List[str]:
+    return [r["id"] for r in report["results"]]
+
+
+def test_script_checks_are_absent_without_script(head: LocalHead) -> None:
+    proc = run_cli(["--address", head.address, "--dashboard-url", head.dashboard_url, "--only", "capacity", "--format", "json"])
+    assert not {"script-modules", "script-resources", "script-libraries"} & set(_ids(json.loads(proc.stdout)))
+
+
+def test_a_gitignore_that_drops_an_imported_module_fails_and_it_really_is_missing(head: LocalHead, tmp_path: Path) -> None:
+    write(tmp_path, "helpers.py", "def double(x):\n    return 2 * x\n")
+    write(tmp_path, ".gitignore", "*.log\nhelpers.py\n")
+    script = user_script(tmp_path, head, imports="import helpers\n", init=", runtime_env={'working_dir': '.'}", body="""
+                         @ray.remote
+                         def task(x):
+                             return helpers.double(x)
+
+                         print(ray.get(task.remote(2)))
+                         """)
+    report = preflight(head, script)
+    result = report["by_id"]["runtime-env"]
+    assert report["verdict"] == "NO-GO" and result["status"] == "fail", result
+    assert "the script imports helpers, and packing drops helpers.py (.gitignore" in result["summary"], result
+    assert report["by_id"]["script-modules"]["status"] == "pass"  # shipped by working_dir, as far as the script says
+    real = really(script)
+    assert real.ended == "finished" and real.code != 0 and "No module named 'helpers'" in real.output, real.output[-3000:]
+
+
+def test_a_working_dir_over_the_upload_limit_fails_and_really_is_refused(head: LocalHead, tmp_path: Path) -> None:
+    """The limit is Ray's own (``RAY_max_grpc_message_size``, read as Ray reads it), lowered to 40 MiB for both runs so
+    that the folder can be 48 MiB of a sparse file (Ray stores files uncompressed: holes count in full)."""
+    env = {"RAY_max_grpc_message_size": str(40 * 1024 * 1024)}
+    with open(tmp_path / "model.bin", "wb") as handle:
+        handle.truncate(48 * 1024 * 1024)
+    script = user_script(tmp_path, head, init=", runtime_env={'working_dir': '.'}", body="""
+                         print(ray.get(ray.remote(lambda: 1).remote()))
+                         """)
+    report = preflight(head, script, env=env)
+    result = report["by_id"]["runtime-env"]
+    assert result["status"] == "fail", result
+    assert "is over Ray's limit of 40.0 MiB" in result["summary"] and "model.bin" in result["summary"], result
+    real = really(script, env)
+    assert real.ended == "finished" and real.code != 0, real.output[-3000:]
+    assert "exceeds the maximum size" in real.output, real.output[-3000:]
