@@ -25,9 +25,9 @@ def _pairs(value: Any) -> List[Tuple[Dict[str, Any], int]]:
     for item in as_list(value):
         if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], dict):
             count = number(item[1])
-            found.append((dict(item[0]), int(count) if count is not None else 1))
+            found.append(({str(k): v for k, v in item[0].items()}, int(count) if count is not None else 1))
         elif isinstance(item, dict):
-            found.append((dict(item), 1))
+            found.append(({str(k): v for k, v in item.items()}, 1))
     return found
 
 
@@ -129,10 +129,14 @@ def read_demand(target: Any, ctx: Any, timeout: float) -> List[Dict[str, Any]]:
     return list(view.get("pending_demand") or []) if view["readable"] else []
 
 
+def _count(amount: float, unit: str) -> str:
+    return f"{formatted(amount)} {unit}{'' if amount == 1 else 's'}"
+
+
 def describe_demand(demand: List[Dict[str, Any]]) -> str:
     """``{CPU: 1} × 4`` for what Ray could not place."""
-    return ", ".join(f"{{{', '.join(f'{k}: {formatted(v)}' for k, v in sorted(d['resources'].items()))}}} × {d['count']}"
-                     for d in demand)
+    return ", ".join(f"{{{', '.join(f'{k}: {formatted(v)}' for k, v in sorted((str(k), v) for k, v in as_dict(d.get('resources')).items()))}}}"
+                     f" × {formatted(d.get('count'))}" for d in dicts(demand))
 
 
 @check("capacity", "Cluster has (or can get) CPUs for the job")
@@ -145,7 +149,7 @@ def capacity(dashboard, kuberay=None, profile=None) -> Outcome:  # type: ignore[
     details: Dict[str, Any] = {k: ray[k] for k in ("cpus", "gpus", "node_shapes", "pending_demand", "autoscaler")}
     if kube:
         details["worker_groups"] = kube["groups"]
-    now = f"{formatted(ray['cpus'])} CPUs" + (f", {formatted(ray['gpus'])} GPUs" if ray["gpus"] else "")
+    now = _count(ray["cpus"], "CPU") + (f", {_count(ray['gpus'], 'GPU')}" if ray["gpus"] else "")
     most, offering = obtainable(kube, "cpus") if kube else (None, [])
     details["cpus_at_most"] = most
     if ray["cpus"] >= 1:

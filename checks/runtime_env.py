@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from preflight.checks.client import server_ray_version
 from preflight.checks.script import where
-from preflight.model import Outcome, dicts, dig, failed, passed, skipped, unreadable, warned
+from preflight.model import Outcome, as_list, dicts, dig, failed, passed, skipped, unreadable, warned
 from preflight.registry import check, probe
 
 #: Seconds the walk of one working_dir may take at most.
@@ -117,8 +117,9 @@ def runtime_env(runtime_envs) -> Outcome:  # type: ignore[no-untyped-def]
         if item.get("not_literal"):
             warns.append(f"{label}: runtime_env={item['not_literal']} is computed at run time, not judged")
             continue
-        fails += [f"{label}: {p}" for p in item.get("problems") or [] if "ignores it with a warning" not in p]
-        warns += [f"{label}: {p}" for p in item.get("problems") or [] if "ignores it with a warning" in p]
+        problems = [str(p) for p in as_list(item.get("problems"))]
+        fails += [f"{label}: {p}" for p in problems if "ignores it with a warning" not in p]
+        warns += [f"{label}: {p}" for p in problems if "ignores it with a warning" in p]
         for conflict in dicts(item.get("pip_conflicts")):
             fails.append(f"{label}: pip {conflict.get('entry')}: {conflict.get('why')}")
             remedies.append(str(conflict.get("fix")))
@@ -139,7 +140,7 @@ def runtime_env(runtime_envs) -> Outcome:  # type: ignore[no-untyped-def]
                 remedies.append(str(upload.get("remedy") or ""))
             else:
                 fine.append(text)
-            fails += [f"{label}: {p}" for p in upload.get("problems") or []]
+            fails += [f"{label}: {p}" for p in as_list(upload.get("problems"))]
         if not any(str(s).startswith(f"{label}:") for s in fails + warns) and not isinstance(upload, dict):
             fine.append(f"{label}: well-formed" + (f", nothing conflicts with Ray {runtime_envs.get('server_ray')}"
                                                    if runtime_envs.get("server_ray") else ""))

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from preflight.checks.capacity import kube_view, largest_node, ray_view
 from preflight.errors import Unavailable
-from preflight.model import Outcome, dicts, dig, failed, formatted, passed, reason_of, said, skipped, undecided, unreadable, warned
+from preflight.model import Outcome, as_dict, as_list, dicts, dig, failed, formatted, passed, reason_of, said, skipped, undecided, unreadable, warned
 from preflight.registry import check, probe
 from preflight.target import RAY_CLIENT
 
@@ -35,6 +35,11 @@ def script_problem(script: Any) -> Optional[Outcome]:
         return failed(f"{os.path.basename(str(script.get('path')))} cannot run as it is: {error}",
                       "fix it and run the preflight again", path=script.get("path"))
     return None
+
+
+def texts(value: Any) -> List[str]:
+    """The strings in a list from the facts (anything else in it left out)."""
+    return [item for item in as_list(value) if isinstance(item, str)]
 
 
 def where(entry: Dict[str, Any]) -> str:
@@ -87,9 +92,9 @@ def script_modules(script, config, fibonacci_run=None, job_fibonacci_run=None) -
     if problem:
         return problem
     name = os.path.basename(str(script.get("path")))
-    wanted = [m for m in script.get("third_party") or [] if m != "ray"]
-    local = list(script.get("local") or [])
-    in_tasks = set(script.get("remote_imports") or []) if "remote_imports" in script else None
+    wanted = [m for m in texts(script.get("third_party")) if m != "ray"]
+    local = texts(script.get("local"))
+    in_tasks = set(texts(script.get("remote_imports"))) if "remote_imports" in script else None
     details: Dict[str, Any] = {"third_party": wanted, "local": local}
     lines: List[str] = []
     if local and not _ships_code(script, config):
@@ -143,7 +148,7 @@ def _asks(request: Dict[str, Any]) -> Dict[str, float]:
         value = request.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             asks[name] = float(value)
-    for res, value in (request.get("resources") or {}).items():
+    for res, value in as_dict(request.get("resources")).items():
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             asks[str(res)] = float(value)
     return asks
@@ -163,7 +168,7 @@ def script_resources(script, dashboard, kuberay=None) -> Outcome:  # type: ignor
     if problem:
         return problem
     requests = dicts(script.get("remote_requests"))
-    not_judged = [f"{r.get('target')} ({where(r)}): {', '.join(r.get('not_judged') or [])}" for r in requests if r.get("not_judged")]
+    not_judged = [f"{r.get('target')} ({where(r)}): {', '.join(texts(r.get('not_judged')))}" for r in requests if texts(r.get("not_judged"))]
     details: Dict[str, Any] = {"requests": len(requests), "not_judged": not_judged}
     if not requests:
         return passed("the script defines no Ray tasks or actors with resource requests", **details)

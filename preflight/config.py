@@ -96,7 +96,11 @@ def _ids(value: Union[None, str, Iterable[str]], flag: str) -> Tuple[str, ...]:
     known = registry.checks()
     unknown = [i for i in ids if i not in known]
     if unknown:
-        raise UsageError(f"{flag}: unknown check id {shown(unknown[0])}; known: {', '.join(known)}")
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], list(known), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise UsageError(f"{flag}: unknown check id {shown(unknown[0])}; {hint}`ray-preflight list` shows all {len(known)}")
     return ids
 
 
