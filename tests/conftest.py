@@ -11,6 +11,7 @@ before the next module starts its own.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -60,6 +61,21 @@ def started(head: LocalHead) -> Iterator[LocalHead]:
         yield head
     finally:
         head.stop()
+
+
+def fy23q2_server_head(worlds: Dict[str, Any], times: Dict[str, float], label: str) -> Iterator[LocalHead]:
+    """A real Ray 2.2.0 head on Python 3.8 (the fy23-q2 server world) for a module's tests, its Python first on PATH as
+    a KubeRay image has it; ``times`` (what the module measured) printed under ``label`` at the end."""
+    from tests.worlds import world_env
+
+    server = world_env(worlds, SERVER.name)
+    head = LocalHead(python=server.python, num_cpus=2)
+    assert head.ray_version == "2.2.0"
+    try:
+        yield from started(head)
+    finally:
+        if times:
+            print(f"\n{label}:", json.dumps({k: round(v, 2) for k, v in times.items()}))
 
 
 @pytest.fixture(scope="module")

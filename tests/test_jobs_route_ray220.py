@@ -17,9 +17,9 @@ import pytest
 from preflight.checks.client import WAYS_OUT
 from preflight.checks.jobs import job_result
 from preflight.local_head import LocalHead
-from tests.conftest import started
+from tests.conftest import fy23q2_server_head
 from tests.test_jobs_route import by_id, jobs_route, rest
-from tests.worlds import SERVER, Env, child_env, world_env
+from tests.worlds import Env, child_env, world_env
 
 pytestmark = [pytest.mark.live, pytest.mark.fy23q2, pytest.mark.timeout(1800)]
 
@@ -28,14 +28,7 @@ TIMES: Dict[str, float] = {}
 
 @pytest.fixture(scope="module")
 def fy23q2_head(worlds: Dict[str, Any]) -> Iterator[LocalHead]:
-    server = world_env(worlds, SERVER.name)
-    head = LocalHead(python=server.python, num_cpus=2)  # its Python first on PATH, as a KubeRay image has it
-    assert head.ray_version == "2.2.0"
-    try:
-        yield from started(head)
-    finally:
-        if TIMES:
-            print("\njobs route, Ray 2.2.0 head:", json.dumps({k: round(v, 2) for k, v in TIMES.items()}))
+    yield from fy23q2_server_head(worlds, TIMES, "jobs route, Ray 2.2.0 head")
 
 
 @pytest.fixture(scope="module")

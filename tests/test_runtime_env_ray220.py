@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 from preflight.local_head import LocalHead
-from tests.conftest import started
+from tests.conftest import fy23q2_server_head
 from tests.real_runs import run_real
 from tests.worlds import BY_ID, SERVER, Env, child_env, world_env
 
@@ -38,14 +38,7 @@ TIMES: Dict[str, float] = {}
 
 @pytest.fixture(scope="module")
 def fy23q2_head(worlds: Dict[str, Any]) -> Iterator[LocalHead]:
-    server = world_env(worlds, SERVER.name)
-    head = LocalHead(python=server.python, num_cpus=2)  # its Python first on PATH, as a KubeRay image has it
-    assert head.ray_version == "2.2.0"
-    try:
-        yield from started(head)
-    finally:
-        if TIMES:
-            print("\nruntime_env pydantic 2, Ray 2.2.0 head:", json.dumps({k: round(v, 2) for k, v in TIMES.items()}))
+    yield from fy23q2_server_head(worlds, TIMES, "runtime_env pydantic 2, Ray 2.2.0 head")
 
 
 @pytest.fixture(scope="module")

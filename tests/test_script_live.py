@@ -118,15 +118,20 @@ def test_a_module_the_workers_lack_fails_and_really_raises_on_a_worker(head: Loc
     assert "ModuleNotFoundError: No module named 'rpf_client_only'" in real.output, real.output[-3000:]
 
 
-def test_the_scripts_own_module_not_shipped_fails_and_really_raises(head: LocalHead, tmp_path: Path) -> None:
-    write(tmp_path, "helpers.py", "def double(x):\n    return 2 * x\n")
-    script = user_script(tmp_path, head, imports="import helpers\n", body="""
+def helpers_script(folder: Path, head: LocalHead, init: str = "") -> Path:
+    """A script whose task uses ``helpers``, a module of the script's own folder."""
+    write(folder, "helpers.py", "def double(x):\n    return 2 * x\n")
+    return user_script(folder, head, imports="import helpers\n", init=init, body="""
                          @ray.remote
                          def task(x):
                              return helpers.double(x)
 
                          print(ray.get(task.remote(2)))
                          """)
+
+
+def test_the_scripts_own_module_not_shipped_fails_and_really_raises(head: LocalHead, tmp_path: Path) -> None:
+    script = helpers_script(tmp_path, head)
     report = preflight(head, script)
     result = report["by_id"]["script-modules"]
     assert result["status"] == "fail", result
@@ -159,15 +164,8 @@ def test_script_checks_are_absent_without_script(head: LocalHead) -> None:
 
 
 def test_a_gitignore_that_drops_an_imported_module_fails_and_it_really_is_missing(head: LocalHead, tmp_path: Path) -> None:
-    write(tmp_path, "helpers.py", "def double(x):\n    return 2 * x\n")
     write(tmp_path, ".gitignore", "*.log\nhelpers.py\n")
-    script = user_script(tmp_path, head, imports="import helpers\n", init=", runtime_env={'working_dir': '.'}", body="""
-                         @ray.remote
-                         def task(x):
-                             return helpers.double(x)
-
-                         print(ray.get(task.remote(2)))
-                         """)
+    script = helpers_script(tmp_path, head, init=", runtime_env={'working_dir': '.'}")
     report = preflight(head, script)
     result = report["by_id"]["runtime-env"]
     assert report["verdict"] == "NO-GO" and result["status"] == "fail", result
