@@ -13,7 +13,7 @@ from preflight.checks import fib_job
 from preflight.checks.capacity import describe_demand, read_demand
 from preflight.checks.fib_job import MARKER
 from preflight.checks.reachability import client_suggestion, node_here
-from preflight.child_job import job_budget, run_script
+from preflight.child_job import STOP_GRACE_S, job_budget, run_script
 from preflight.errors import Unavailable
 from preflight.model import Outcome, as_list, failed, formatted, passed, said, unreadable
 from preflight.registry import CLIENT_ROUTE, check, probe
@@ -46,7 +46,8 @@ def _waiting_for(target: Any, ctx: Any) -> Callable[[], Dict[str, Any]]:
 @probe(gate=("ray-version", "python-version", "client-packages", "proxy", "auth", "tls"), owner="fibonacci", stop_on=("capacity",))
 def fibonacci_run(target, config, ctx, ray_client, script=None) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """Connect with the client's Ray, run the Fibonacci tasks, verify them, disconnect."""
-    budget = job_budget(ray_client, ctx, _MARGIN_S + _DEMAND_READ_S, 1, "to run the job")
+    # at the deadline: read what the job waits for, then stop it (SIGINT, so that it closes its session, then SIGKILL)
+    budget = job_budget(ray_client, ctx, _MARGIN_S + _DEMAND_READ_S + STOP_GRACE_S, 1, "to run the job")
     if target.form == GCS and node_here(ray_client, target) is False:
         # Ray would wait for a node on this machine (60 s in Ray 2.60) and fail: reachability says so and what to type.
         raise Unavailable(f"ray.init({target.init_address!r}) joins as a driver, and no Ray node of that cluster runs on this machine "

@@ -22,9 +22,10 @@ import uuid
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from preflight import __version__
+from preflight.checks.capacity import describe_demand, read_demand
 from preflight.dashboard_api import Credentials, call_api
 from preflight.errors import Unavailable
-from preflight.model import Outcome, as_list, dig, failed, formatted, passed, said, skipped, unreadable, warned
+from preflight.model import Outcome, as_list, dicts, dig, failed, formatted, passed, said, skipped, unreadable, warned
 from preflight.net import TlsOptions
 from preflight.ray_security import channel
 from preflight.registry import check, probe
@@ -308,6 +309,8 @@ def job_fibonacci_run(target, config, ctx, script=None) -> Dict[str, Any]:  # ty
     out.update(state)
     if out.get("status") not in TERMINAL:
         out["stage"] = "timeout"
+        # what its tasks wait for, read before the stop releases it
+        out["pending_demand"] = read_demand(target, ctx, max(0.05, min(ctx.timeout(), ctx.remaining() - 1.0, 0.5)))
         _stop_and_settle(out, jobs_url, submission_id, ctx, tls, headers)
     else:
         _forget(submission_id)
@@ -457,6 +460,13 @@ def job_fibonacci(job_fibonacci_run, config, jobs_api=None) -> Outcome:  # type:
         else:
             ended = f"stopping it failed ({said(stop.get('error'), 'no answer')}): stop it with `ray job stop {sid}`"
         last = said(run.get("status"), "unknown") + (f", then {run['poll_error']}" if run.get("poll_error") else "")
+        demand = dicts(run.get("pending_demand"))
+        if demand:
+            details["pending_demand"] = demand
+            return failed(f"job {sid} did not finish within the run's deadline ({config.timeout_s:g} s; last status {last}): its "
+                          f"tasks were waiting for resources the cluster did not have (Ray's pending demand: "
+                          f"{describe_demand(demand)}); {ended}", "see capacity and autoscaler: the cluster needs free CPUs, or "
+                          "an autoscaler that can add a node of that shape", **details)
         return failed(
             f"job {sid} did not finish within the run's deadline ({config.timeout_s:g} s; last status {last}); {ended}",
             f"raise --timeout (now {config.timeout_s:g} s) or lower --fib-size; a job that stays PENDING waits for "

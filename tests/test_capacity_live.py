@@ -59,3 +59,13 @@ def test_ignoring_capacity_the_job_reaches_the_deadline_and_names_the_pending_de
     assert fib["status"] == "fail", fib
     assert "waiting for resources the cluster did not have" in fib["summary"], fib
     assert "CPU: 1" in fib["summary"] and "raise --timeout" not in (fib["remedy"] or ""), fib
+
+
+def test_on_the_jobs_route_too_capacity_fails_first_and_a_job_at_its_deadline_names_the_demand(no_cpu_head: LocalHead) -> None:
+    jobs = ["--route", "jobs", "--address", no_cpu_head.dashboard_url, "--gcs-address", no_cpu_head.gcs_address, "--format", "json"]
+    results = {r["id"]: r for r in json.loads(run_cli([*jobs, "--timeout", "60"]).stdout)["results"]}
+    assert results["capacity"]["status"] == "fail" and results["job-fibonacci"]["status"] == "skip", results["job-fibonacci"]
+    results = {r["id"]: r for r in json.loads(run_cli([*jobs, "--timeout", "25", "--ignore", "capacity", "--fib-tasks", "2"]).stdout)["results"]}
+    job = results["job-fibonacci"]
+    assert job["status"] == "fail" and "waiting for resources the cluster did not have" in job["summary"], job
+    assert "CPU: 1" in job["summary"], job
