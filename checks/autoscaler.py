@@ -4,14 +4,12 @@ idle timeout): one verdict from both."""
 
 from __future__ import annotations
 
-import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional
 
+from preflight.checks.cluster_resources import node_types
 from preflight.checks.kuberay import restarting
 from preflight.model import Outcome, Status, as_dict, as_list, dicts, dig, failed, formatted, number, passed, reason_of, skipped, undecided, warned
 from preflight.registry import check
-
-_NODE_ID = re.compile(r"(?i)^node_?[0-9a-f]{16,}$")
 
 
 def cluster_shape(status: Dict[str, Any]) -> Dict[str, Any]:
@@ -28,12 +26,6 @@ def cluster_shape(status: Dict[str, Any]) -> Dict[str, Any]:
         "cpus_total": cpu[1] if isinstance(cpu, list) and len(cpu) == 2 else None,
         "pending_demand": list(as_list(load.get("resourceDemand"))),
     }
-
-
-def node_types(active: Dict[str, Any]) -> Tuple[bool, List[str]]:
-    """(are these real node types?, 'type×count' strings)."""
-    typed = bool(active) and not all(_NODE_ID.match(k) for k in active)
-    return typed, [f"{k}×{v}" for k, v in sorted(active.items())]
 
 
 def _count_nodes(active: Dict[str, Any]) -> int:

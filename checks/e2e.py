@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Optional
 
 from preflight.checks import fib_job
-from preflight.checks.capacity import describe_demand, read_demand
+from preflight.checks.cluster_resources import describe_demand, read_demand
 from preflight.checks.fib_job import MARKER
 from preflight.checks.reachability import client_suggestion, node_here
 from preflight.child_job import STOP_GRACE_S, job_budget, run_script

@@ -22,7 +22,7 @@ import uuid
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from preflight import __version__
-from preflight.checks.capacity import describe_demand, read_demand
+from preflight.checks.cluster_resources import describe_demand, read_demand
 from preflight.dashboard_api import Credentials, call_api
 from preflight.errors import Unavailable
 from preflight.model import Outcome, as_list, dicts, dig, failed, formatted, passed, said, skipped, unreadable, warned

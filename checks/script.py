@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from preflight.checks.capacity import kube_view, largest_node, ray_view
+from preflight.checks.cluster_resources import kube_view, largest_node, ray_view
 from preflight.errors import Unavailable
 from preflight.model import Outcome, as_dict, as_list, dicts, dig, failed, formatted, passed, reason_of, said, skipped, undecided, unreadable, warned
 from preflight.registry import check, probe
