@@ -191,3 +191,41 @@ def test_a_working_dir_over_the_upload_limit_fails_and_really_is_refused(head: L
     real = really(script, env)
     assert real.ended == "finished" and real.code != 0, real.output[-3000:]
     assert "exceeds the maximum size" in real.output, real.output[-3000:]
+
+
+def test_a_notebook_through_the_notebook_api_names_the_cell(head: LocalHead, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``preflight.check(script="train.ipynb")``: the code cells are read (magics left out), and findings name the cell."""
+    import preflight
+
+    site = tmp_path / "site"
+    write(site, "rpf_client_only.py", "def triple(x):\n    return 3 * x\n")
+    monkeypatch.syspath_prepend(str(site))
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": ["# Training\n"]},
+             {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+              "source": ["%load_ext autoreload\n", "import ray\n", "import rpf_client_only\n"]},
+             {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+              "source": ["@ray.remote(num_gpus=2)\n", "def task(x):\n", "    return rpf_client_only.triple(x)\n"]}]
+    notebook = tmp_path / "train.ipynb"
+    notebook.write_text(json.dumps({"cells": cells, "metadata": {"kernelspec": {"language": "python", "name": "python3"}},
+                                    "nbformat": 4, "nbformat_minor": 5}))
+    report = preflight.check(head.address, dashboard_url=head.dashboard_url, gcs_address=head.gcs_address, script=str(notebook))
+    assert not report.ok
+    modules, resources = report["script-modules"], report["script-resources"]
+    assert modules.status.value == "fail" and "rpf_client_only (cell 2, line 3)" in modules.summary, modules
+    assert resources.status.value == "fail" and "task (cell 3, line 1) asks for 2 GPUs" in resources.summary, resources
+
+
+def test_unusable_script_and_runtime_env_inputs_are_one_line_usage_errors(tmp_path: Path) -> None:
+    bad_yaml = tmp_path / "env.yaml"
+    bad_yaml.write_text("pip: [pydantic\nworking_dir: .\n")
+    a_list = tmp_path / "list.yaml"
+    a_list.write_text("- pydantic\n")
+    cases = [(["--script", str(tmp_path / "missing.py")], "--script"),
+             (["--script", str(tmp_path)], "a directory, not a file"),
+             (["--runtime-env", str(bad_yaml)], "not YAML or JSON (line"),
+             (["--runtime-env", str(a_list)], "expected a mapping")]
+    for args, words in cases:
+        proc = run_cli(["--address", "ray://127.0.0.1:1", *args])
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr, (args, proc.stderr)
