@@ -20,9 +20,14 @@ def script(config) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """The script's imports, resource requests, ray.init calls and libraries, read statically."""
     if not config.script:
         raise Unavailable("no --script given")
+    from preflight.runtime_env_judge import without_secrets
     from preflight.script_reading import read_script
 
-    return read_script(config.script)
+    facts = read_script(config.script)
+    for init in dicts(facts.get("inits")):  # env_vars values hold API keys: the judge needs their names and types only
+        if isinstance(init.get("runtime_env"), dict):
+            init["runtime_env"] = without_secrets(init["runtime_env"])
+    return facts
 
 
 def script_problem(script: Any) -> Optional[Outcome]:

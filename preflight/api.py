@@ -109,6 +109,10 @@ def report(
     given = dict(options, output=output, redact=redact, local=local)
     if options.get("dashboard_headers"):  # the call as recorded in the bundle: header names, never values
         given["dashboard_headers"] = _header_names(options["dashboard_headers"])
+    if isinstance(options.get("runtime_env"), Mapping):  # env_vars names, never values
+        from preflight.runtime_env_judge import without_secrets
+
+        given["runtime_env"] = without_secrets(dict(options["runtime_env"]))
     call = ", ".join([repr(address)] * (address is not None) + [f"{k}={v!r}" for k, v in given.items() if v not in (None, False)])
     plan = bundle.prepare(environ=os.environ, kubeconfig=merged.get("kubeconfig"), output=output, redact=patterns)
 

@@ -1207,6 +1207,16 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def without_secrets(env: Any) -> Any:
+    """``env`` with every text ``env_vars`` value masked (they hold API keys and passwords): what reports and records show.
+    A value of another type (which Ray refuses) stays, so that it can still be judged."""
+    from preflight.redaction import MASK
+
+    if not isinstance(env, dict) or not isinstance(env.get("env_vars"), dict):
+        return env
+    return dict(env, env_vars={name: MASK if isinstance(value, str) else value for name, value in env["env_vars"].items()})
+
+
 def validate_runtime_env(env: Any, server_ray_version: Optional[str], base_dir: Optional[str] = None) -> List[str]:
     """Problems Ray would raise (or silently act on) for ``env``, one line each; ``[]`` when none. Local paths are
     relative to ``base_dir`` (the script's folder; default: the current one). Remote URIs are checked for form only."""
@@ -1285,7 +1295,8 @@ def validate_runtime_env(env: Any, server_ray_version: Optional[str], base_dir: 
         else:
             for name, value in env_vars.items():
                 if not isinstance(name, str) or not isinstance(value, str):
-                    problems.append(f"env_vars[{name!r}] = {value!r}: Ray takes only strings (write {str(value)!r})")
+                    problems.append(f"env_vars[{name!r}] is {_type_name(value)}: Ray takes only strings (quote it; the value "
+                                    "is not shown)")
     excludes = env.get("excludes")
     if excludes is not None and not (isinstance(excludes, list) and all(isinstance(x, str) for x in excludes)):
         problems.append(f"excludes must be a list of strings (gitignore patterns), not {_type_name(excludes)}"

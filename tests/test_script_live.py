@@ -229,3 +229,24 @@ def test_unusable_script_and_runtime_env_inputs_are_one_line_usage_errors(tmp_pa
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and words in lines[0] and "Traceback" not in proc.stderr, (args, proc.stderr)
+
+
+def test_env_vars_values_of_a_runtime_env_never_come_out(tmp_path: Path) -> None:
+    """A key in the script's ``runtime_env={"env_vars": ...}`` and in a notebook's ``runtime_env=`` dict: not in the
+    report, its JSON, its HTML, nor the support bundle (which records the call)."""
+    import tarfile
+
+    import preflight
+
+    planted = "sk-live-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+    script = write(tmp_path, "train.py", f'import ray\nray.init("ray://127.0.0.1:1", runtime_env={{"env_vars": {{"WANDB_API_KEY": "{planted}"}}}})\n')
+    report = preflight.check("ray://127.0.0.1:1", script=str(script), runtime_env={"env_vars": {"API_TOKEN": planted}}, timeout=10)
+    shown = json.dumps(report.to_dict(), default=str) + report._repr_html_() + repr(report)
+    assert "WANDB_API_KEY" in json.dumps(report.to_dict()["facts"]["script"]) and planted not in shown
+    path = preflight.report("ray://127.0.0.1:1", output=str(tmp_path), script=str(script), runtime_env={"env_vars": {"API_TOKEN": planted}},
+                            timeout=10)
+    with tarfile.open(path) as bundle:
+        for member in bundle.getmembers():
+            handle = bundle.extractfile(member)
+            if handle is not None:
+                assert planted.encode() not in handle.read(), member.name
