@@ -11,6 +11,7 @@ Usage: python bench/script_checks.py [--runs 5]
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -57,12 +58,19 @@ def main() -> int:
         handle.write("def double(x):\n    return 2 * x\n")
     sizes = ["--fib-size", "10000", "--fib-tasks", "2"]
 
+    try:
+        return _run(bench, args.runs, args.warmup, folder, sizes, LocalHead)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(bench: Bench, runs: int, warmup: int, folder: str, sizes: list, LocalHead: type) -> int:  # noqa: N803 - the class
     bench.progress("starting a throwaway Ray head (2 CPUs) ...")
     with LocalHead(num_cpus=2) as head:
         plain = Variant("without --script", tool_cmd(*head_args(head), *sizes), timeout=180, check=_verdict("GO", "fibonacci"))
         script = Variant("with --script", tool_cmd(*head_args(head), *sizes, "--script", os.path.join(folder, "train.py")),
                          timeout=180, check=_verdict("GO", "script-modules"))
-        samples = interleave([plain, script], args.runs, bench, warmup=args.warmup)
+        samples = interleave([plain, script], runs, bench, warmup=warmup)
     bench.timing("ray-preflight, GO with fibonacci", samples[plain.name])
     bench.timing("ray-preflight --script train.py, GO with fibonacci and the 4 script checks", samples[script.name])
     bench.ratio("with --script / without", samples[script.name], samples[plain.name])
@@ -73,7 +81,7 @@ def main() -> int:
         bench.extra["no_cpu_head_start_s"] = round(time.perf_counter() - t0, 2)
         nogo = Variant("no CPU head", tool_cmd(*head_args(head), *sizes), expect_codes=(1,), timeout=120,
                        check=_verdict("NO-GO", "capacity"))
-        samples = interleave([nogo], args.runs, bench)
+        samples = interleave([nogo], runs, bench)
     bench.timing("ray-preflight against a --num-cpus=0 head: NO-GO (capacity fails, no job started)", samples[nogo.name], limit=2.0)
     return bench.finish()
 

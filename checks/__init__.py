@@ -18,5 +18,7 @@ from preflight.checks import capacity  # noqa: F401
 from preflight.checks import e2e  # noqa: F401
 from preflight.checks import parity  # noqa: F401
 from preflight.checks import script  # noqa: F401
+from preflight.checks import runtime_env  # noqa: F401
 from preflight.checks import scale  # noqa: F401
+from preflight.checks import tune  # noqa: F401
 # isort: on

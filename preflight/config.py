@@ -163,7 +163,8 @@ def build(
     if only_ids and skip_ids and set(only_ids) <= set(skip_ids):
         raise UsageError("--only and --skip leave no check to run")
     scale = _scale_test(scale_test)
-    timeout_s = _seconds(timeout if timeout is not None else _default_timeout(scale, chosen), "--timeout")
+    timeout_s = _seconds(timeout if timeout is not None else _default_timeout(scale, chosen) + (TUNE_BUDGET_S if tune_test else 0),
+                         "--timeout")
     connect_s = _seconds(DEFAULT_CONNECT_TIMEOUT_S if connect_timeout is None else connect_timeout, "--connect-timeout")
     size = _count(fib_size, "--fib-size", 1, 1_000_000)
     tasks = _count(fib_tasks if fib_tasks is not None else (os.cpu_count() or 1), "--fib-tasks", 1, 1024)
@@ -310,6 +311,8 @@ def _pieces(value: str) -> List[str]:
     return [p for p in dict.fromkeys(pieces) if p]
 
 
+#: The Tune proof's room in the default deadline: its 4 trials take ~15 s here, more where the cluster adds nodes for them.
+TUNE_BUDGET_S = 120.0
 #: The scale test waits for a node to be scheduled and to start (image pulls included) this long at most.
 SCALE_UP_BUDGET_S = 300.0
 

@@ -421,6 +421,13 @@ SEEDS: Dict[str, List[Any]] = {
                           "packed_by": "Ray 2.2.0 (installed here)"},
                          {"source": "--runtime-env env.yaml", "not_literal": "make_env()"}]},
                      {"server_ray": None, "server_python": None, "script_error": None, "judged": []}],
+    "tune_run": [{"ok": True, "stage": "done", "trials": 4, "ray_version": "2.2.0", "objective": "sklearn", "metric": "accuracy",
+                  "mode": "max", "tune_s": 6.1, "completed": 4, "cluster": {"sklearn": True, "sklearn_version": "1.3.2"},
+                  "best": {"config": {"C": 0.5}, "accuracy": 0.93}, "trial_results": [{"config": {"C": 0.5}, "accuracy": 0.93}]},
+                 {"ok": False, "stage": "import", "failed_import": "ray.tune", "ray_version": "2.2.0",
+                  "error": "ModuleNotFoundError: No module named 'pandas'"},
+                 {"ok": False, "stage": "tune", "objective": "quadratic", "error": "ModuleNotFoundError: No module named 'pandas'"},
+                 {"ok": False, "stage": "timeout", "timed_out_at": "tune", "error": "the job did not finish within 40 s; it was stopped"}],
     **_kube_seeds(),
 }
 
