@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from packaging.version import InvalidVersion, Version
-
 from preflight.environment import WATCHED, host_facts, python_facts, ray_client_protocol, ray_requirements, version_of
 from preflight.model import Outcome, dig, failed, passed, reason_of, skipped, undecided, unreadable, warned
-from preflight.ray_pins import ray_requirement
+from preflight.ray_pins import (
+    SERVER_PROTOCOLS,  # noqa: F401 - the table lives with the other version rules; kept importable here
+    ray_requirement,
+    speaks_protocol_of,
+)
+from preflight.ray_pins import minor as _minor
+from preflight.ray_pins import same_version as _same_version
 from preflight.registry import CLIENT_ROUTE, check, probe
 
 
@@ -24,10 +28,6 @@ def client() -> Dict[str, Any]:
         "host": host_facts(),
     }
 
-
-#: The Ray Client protocol date of server releases, read from their wheels. A client Ray of the 2.x line that
-#: checks a protocol date (not the Ray version) connects to a server with the same date.
-SERVER_PROTOCOLS = {"2.1.0": "2022-10-05", "2.2.0": "2022-10-05"}
 
 def pip_install_ray(version: Optional[str]) -> str:
     """The install line for a Ray Client of ``version`` (``ray==2.2.0``; ``ray[client]==2.6.0`` and later)."""
@@ -62,13 +62,6 @@ def ways_out(dashboard: Any, server: Any = None, profile: Any = None) -> str:
             "any Python: `ray-preflight --route jobs`")
 
 
-def _same_version(a: Any, b: Any) -> bool:
-    try:
-        return Version(str(a)) == Version(str(b))
-    except InvalidVersion:
-        return str(a).strip() == str(b).strip()
-
-
 @check("ray-version", "Client Ray matches the cluster", routes=CLIENT_ROUTE)
 def ray_version(client, profile, server=None, dashboard=None) -> Outcome:  # type: ignore[no-untyped-def]
     """The installed Ray against the profile's pin and the live server's Ray version."""
@@ -93,7 +86,7 @@ def ray_version(client, profile, server=None, dashboard=None) -> Outcome:  # typ
     wrong_server = bool(theirs) and not _same_version(mine, str(theirs))
     if wrong_pin or wrong_server:
         protocol = dig(client, "ray", "protocol")
-        if theirs and protocol and SERVER_PROTOCOLS.get(theirs) == protocol and not (pin and not _same_version(theirs, pin)):
+        if speaks_protocol_of(theirs, protocol) and not (pin and not _same_version(theirs, pin)):
             return warned(
                 f"client Ray is {mine}, the server runs {theirs}: Ray {mine} connects (same client protocol, {protocol}), "
                 f"but Ray supports only matching versions",
@@ -124,10 +117,6 @@ def ray_version(client, profile, server=None, dashboard=None) -> Outcome:  # typ
         )
     against = " and ".join(x for x in ("the server" if theirs else "", f"profile {profile.name}" if pin else "") if x)
     return passed(f"client Ray {mine} matches {against}", **details)
-
-
-def _minor(version: Any) -> str:
-    return ".".join(str(version).split(".")[:2])
 
 
 def python_remedy(wanted_minor: str, ray: Optional[str]) -> str:

@@ -6,10 +6,10 @@ warning naming the verb and resource, with the ``kubectl auth can-i`` line that 
 
 from __future__ import annotations
 
-import re
 from typing import Any, Dict, List, Optional
 
 from preflight.checks import kube_facts  # noqa: F401 - registers the probes
+from preflight.kuberay_objects import image_versions
 from preflight.model import Outcome, as_dict, as_list, dicts, dig, failed, number, passed, reason_of, said, skipped, undecided, unreadable, warned
 from preflight.registry import check
 
@@ -110,18 +110,6 @@ def kuberay_operator(kuberay, kube, profile) -> Outcome:  # type: ignore[no-unty
         return warned(f"{healthy} of {len(pods)} kuberay-operator pods healthy; {' | '.join(problems)}",
                       f"`kubectl -n {ns} describe pod -l app.kubernetes.io/name=kuberay-operator`", pods=pods)
     return passed(f"kuberay-operator running and ready in namespace {ns} ({pods[0].get('name')})", pods=pods)
-
-
-_TAG = re.compile(r":(?P<ray>\d+\.\d+\.\d+)(?:-py(?P<py>\d)(?P<pyminor>\d+))?")
-
-
-def image_versions(image: Optional[str]) -> Dict[str, Optional[str]]:
-    """``rayproject/ray:2.2.0-py38`` → Ray 2.2.0, Python 3.8 (None where the tag does not say)."""
-    found = _TAG.search(image if isinstance(image, str) else "")
-    if not found:
-        return {"ray": None, "python": None}
-    py = f"{found.group('py')}.{found.group('pyminor')}" if found.group("py") else None
-    return {"ray": found.group("ray"), "python": py}
 
 
 def _ready(cluster: Dict[str, Any]) -> bool:

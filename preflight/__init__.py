@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "check", "report", "fix", "Report", "Result", "Status", "UsageError"]
+__all__ = ["__version__", "check", "report", "fix", "clusters", "Report", "Result", "Status", "UsageError"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from preflight.api import check, fix, report
     from preflight.errors import UsageError
+    from preflight.fleet import clusters
     from preflight.model import Report, Result, Status
 
 
@@ -22,6 +23,10 @@ def __getattr__(name: str) -> Any:
         from preflight import api
 
         return getattr(api, name)
+    if name == "clusters":
+        from preflight.fleet import clusters
+
+        return clusters
     if name in ("Report", "Result", "Status"):
         from preflight import model
 

@@ -1,6 +1,9 @@
 """The ``ray-preflight`` entry point: parses nothing itself (``preflight.cli_app`` does), turns every way a command
 can end into an exit code and at most one line on stderr, never a traceback. Exit 0: GO; 1: NO-GO (something failed
 or errored, or nothing could be checked); 2: the input was unusable; 130: interrupted.
+
+``--version`` alone is answered without loading the CLI framework, unless the shell asks for completions
+(``_RAY_PREFLIGHT_COMPLETE`` set): every completion request reaches typer, which answers it and exits.
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from preflight import __version__
 from preflight.commands import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG
@@ -44,14 +47,51 @@ def _flag_values(argv: List[str]) -> List[str]:
     return out
 
 
+#: What typer reads to answer a shell's completion request (``_<PROG>_COMPLETE``): it must reach the CLI framework.
+COMPLETE_VAR = "_{}_COMPLETE".format(PROG.replace("-", "_").upper())
+_COMPLETION_OPTIONS = ("--install-completion", "--show-completion")
+#: typer's completion options are flags that ask the parent process which shell it is; with this variable set they
+#: take the shell's name instead.
+_NAMED_SHELL = "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION"
+
+
+def _completion_shell(argv: List[str]) -> Tuple[List[str], bool]:
+    """``--show-completion zsh`` (or ``=zsh``): the arguments with the shell attached, and whether one was named."""
+    out: List[str] = []
+    named = False
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return out + argv[i:], named
+        option, _, value = arg.partition("=")
+        if option in _COMPLETION_OPTIONS and value:
+            named = True
+        elif arg in _COMPLETION_OPTIONS and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            named = True  # a name that is no shell's is refused by typer, naming the shells it knows
+            arg = f"{arg}={argv[i + 1]}"
+        elif i and argv[i - 1] in _COMPLETION_OPTIONS and not arg.startswith("-"):
+            continue
+        out.append(arg)
+    return out, named
+
+
 def _invoke(argv: List[str]) -> int:
     import typer
 
-    from preflight.cli_app import build_app
+    from preflight.cli_app import build_app, shaped
 
-    app, state = build_app(argv)
-    command = typer.main.get_command(app)
-    result = command.main(args=_flag_values(argv), prog_name=PROG, standalone_mode=False)
+    args, named = _completion_shell(_flag_values(argv))
+    saved = os.environ.get(_NAMED_SHELL)
+    if named:  # the options take the shell's name from here on (typer reads this when it makes them)
+        os.environ[_NAMED_SHELL] = "1"
+    try:
+        app, state = build_app(argv)
+        command = shaped(typer.main.get_command(app))
+    finally:
+        if saved is None:
+            os.environ.pop(_NAMED_SHELL, None)
+        else:
+            os.environ[_NAMED_SHELL] = saved
+    result = command.main(args=args, prog_name=PROG, standalone_mode=False)
     if result == EXIT_INTERRUPTED:  # the CLI framework turns Ctrl-C into a return value of 130
         return _interrupted()
     if isinstance(result, int) and result != 0:
@@ -60,7 +100,7 @@ def _invoke(argv: List[str]) -> int:
 
 
 def run_cli(argv: List[str]) -> int:
-    if argv == ["--version"]:  # answer at once, without loading the CLI framework
+    if argv == ["--version"] and COMPLETE_VAR not in os.environ:  # answer at once, without loading the CLI framework
         print(f"{PROG} {__version__}")
         return EXIT_OK
     from preflight.errors import UsageError

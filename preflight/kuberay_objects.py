@@ -5,6 +5,7 @@ specs, so no environment variables or secrets end up in a report). Works with ``
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 HEAD_SVC_SUFFIX = "-head-svc"
@@ -58,6 +59,18 @@ def _image_of(pod_spec: Dict[str, Any]) -> Optional[str]:
     containers = pod_spec.get("containers") or []
     head = next((c for c in containers if c.get("name") == "ray-head"), containers[0] if containers else {})
     return head.get("image")
+
+
+_TAG = re.compile(r":(?P<ray>\d+\.\d+\.\d+)(?:-py(?P<py>\d)(?P<pyminor>\d+))?")
+
+
+def image_versions(image: Optional[str]) -> Dict[str, Optional[str]]:
+    """``rayproject/ray:2.2.0-py38`` → Ray 2.2.0, Python 3.8 (None where the tag does not say)."""
+    found = _TAG.search(image if isinstance(image, str) else "")
+    if not found:
+        return {"ray": None, "python": None}
+    py = f"{found.group('py')}.{found.group('pyminor')}" if found.group("py") else None
+    return {"ray": found.group("ray"), "python": py}
 
 
 def _auth(spec: Dict[str, Any], head_template: Dict[str, Any]) -> Dict[str, Any]:

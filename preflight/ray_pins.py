@@ -1,10 +1,12 @@
 """What a Ray Client of a given Ray release needs from pip: the requirement that installs it, and the pins that keep
 packages its metadata does not forbid from breaking it. Data, shared by the ``client-packages`` check and ``fix``.
+Also the rules by which a client's Ray and Python can use a server's, shared by the ``ray-version`` and
+``python-version`` checks and ``clusters``.
 """
 
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional
+from typing import Any, List, NamedTuple, Optional
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -55,3 +57,27 @@ def ray_requirement(version: Optional[str]) -> str:
 def known_good_pins(ray_version: str) -> List[str]:
     """The pins a Ray Client of ``ray_version`` needs beside its own requirements (``["pydantic<2"]`` below 2.5)."""
     return list(dict.fromkeys(rule.fix for rule in KNOWN_BREAKAGES if within(ray_version, rule.ray) is True))
+
+
+#: The Ray Client protocol date of server releases, read from their wheels. A client Ray of the 2.x line that
+#: checks a protocol date (not the Ray version) connects to a server with the same date.
+SERVER_PROTOCOLS = {"2.1.0": "2022-10-05", "2.2.0": "2022-10-05"}
+
+
+def same_version(a: Any, b: Any) -> bool:
+    """Whether two versions are the same release (``2.2`` is ``2.2.0``); compared as text when either is not a version."""
+    try:
+        return Version(str(a)) == Version(str(b))
+    except InvalidVersion:
+        return str(a).strip() == str(b).strip()
+
+
+def minor(version: Any) -> str:
+    """``3.8.13`` → ``3.8``: what the Ray Client compares of two Pythons."""
+    return ".".join(str(version).split(".")[:2])
+
+
+def speaks_protocol_of(server_ray: Optional[str], client_protocol: Optional[str]) -> bool:
+    """Whether a client whose Ray speaks ``client_protocol`` connects to a server of Ray ``server_ray`` although the two
+    Rays differ (Ray 2.1.0's client and a 2.2.0 server share the protocol date 2022-10-05)."""
+    return bool(server_ray and client_protocol and SERVER_PROTOCOLS.get(server_ray) == client_protocol)

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 TOKEN = "rpf-test-token-0123456789abcdef"
 STARTED = "2026-11-25T08:00:00Z"
@@ -370,3 +370,166 @@ def variant(table: Dict[str, Tuple[int, Any]], **changes: Tuple[int, Any]) -> Di
     out = copy.deepcopy(table)
     out.update(changes)
     return out
+
+
+#: The release's notebook image as the platform's registry names it (the docs name no tag; this one stands in for it).
+NOTEBOOK_IMAGE = "gcr.io/mapr-252711/kubeflow/notebooks/jupyter-data-science:ezaf-fy23-q2"
+
+
+def notebook_pod(name: str, namespace: str, image: str = NOTEBOOK_IMAGE, notebook: Optional[str] = "ray-notebook",
+                 sidecar: bool = True) -> Dict[str, Any]:
+    """A Kubeflow notebook server's pod, as the notebook controller's StatefulSet makes it: labels ``statefulset`` and
+    ``notebook-name``, the notebook's container named after the notebook (``notebook=None``: a pod without the label,
+    whose only container is ``main``), and an ``istio-proxy`` sidecar placed first, so that the first container is not
+    the notebook's."""
+    container = notebook or "main"
+    containers = [{"name": container, "image": image, "workingDir": "/home/jovyan",
+                   "env": [{"name": "NB_PREFIX", "value": f"/notebook/{namespace}/{container}"}],
+                   "ports": [{"containerPort": 8888, "name": "notebook-port", "protocol": "TCP"}]}]
+    statuses = [_container_status(container, image)]
+    if sidecar:
+        containers.insert(0, {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.14.1"})
+        statuses.insert(0, _container_status("istio-proxy", "docker.io/istio/proxyv2:1.14.1"))
+    labels = {"statefulset": notebook, "notebook-name": notebook} if notebook else {"app": container}
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels,
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": container,
+                                              "uid": "0b1c2d3e-0000-4000-8000-000000000002", "controller": True}]},
+            "spec": {"containers": containers, "serviceAccountName": "default-editor", "hostname": name},
+            "status": {"phase": "Running", "conditions": _conditions(True), "containerStatuses": statuses,
+                       "podIP": "10.244.2.7", "startTime": STARTED}}
+
+
+def notebook_routes(name: str, namespace: str, **pod: Any) -> Dict[str, Tuple[int, Dict[str, Any]]]:
+    """The GET path of a notebook server's pod ``name`` in ``namespace`` and its answer (``pod``: ``notebook_pod``'s knobs)."""
+    return {f"/api/v1/namespaces/{namespace}/pods/{name}": (200, notebook_pod(name, namespace, **pod))}
+
+
+# -- many RayClusters at once: what ``ray-preflight clusters`` reads -----------------------------------------------
+
+
+def _selector_terms(selector: str) -> List[str]:
+    """A label selector's terms: split at the commas outside ``in (a,b)`` lists."""
+    terms, depth, current = [], 0, ""
+    for char in selector:
+        depth += char == "("
+        depth -= char == ")"
+        if char == "," and depth == 0:
+            terms.append(current.strip())
+            current = ""
+        else:
+            current += char
+    terms.append(current.strip())
+    return [t for t in terms if t]
+
+
+def selected(obj: Dict[str, Any], selector: str) -> bool:
+    """Whether ``obj``'s labels match a label selector as kube-apiserver reads it: ``key`` (exists), ``!key``,
+    ``key=value``, ``key==value``, ``key!=value``, ``key in (a,b)``, ``key notin (a,b)``."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for term in _selector_terms(selector):
+        words = term.split(None, 1)
+        if len(words) == 2 and words[1].split("(", 1)[0].strip() in ("in", "notin"):
+            op, _, rest = words[1].partition("(")
+            values = {v.strip() for v in rest.rstrip(")").split(",")}
+            if (labels.get(words[0]) in values) != (op.strip() == "in"):
+                return False
+        elif "!=" in term:
+            key, _, value = term.partition("!=")
+            if labels.get(key.strip()) == value.strip():
+                return False
+        elif "=" in term:
+            key, _, value = term.replace("==", "=").partition("=")
+            if labels.get(key.strip()) != value.strip():
+                return False
+        elif term.startswith("!"):
+            if term[1:].strip() in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+@dataclass
+class SelectorKubeAPI(FakeKubeAPI):
+    """``FakeKubeAPI`` that filters lists by every form of label selector kube-apiserver reads (``ray.io/cluster`` alone
+    asks for the objects that carry the label at all), not only ``key=value``. ``asked`` holds each request's path as
+    the client sent it (``requests`` holds it without the selector)."""
+
+    asked: List[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._server.socket.listen(128)  # a backlog like kube-apiserver's: a burst of connections waits, none is dropped
+        api = self
+        base: Any = self._server.RequestHandlerClass
+
+        class Handler(base):  # type: ignore[misc,valid-type]
+            selector = ""
+            path: str
+
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                api.asked.append(self.path)
+                parts = urlsplit(self.path)
+                query = parse_qs(parts.query)
+                self.selector = query.pop("labelSelector", [""])[0]
+                if self.selector:  # filtered here, in _send: the base class reads key=value terms only
+                    self.path = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+                super().do_GET()
+
+            def _send(self, code: int, body: Any) -> None:
+                if self.selector and isinstance(body, dict) and isinstance(body.get("items"), list):
+                    body = dict(body, items=[i for i in body["items"] if not isinstance(i, dict) or selected(i, self.selector)])
+                super()._send(code, body)
+
+        self._server.RequestHandlerClass = Handler
+
+
+def cluster_pods(spec: ClusterSpec) -> List[Dict[str, Any]]:
+    """A RayCluster's pods as ``routes`` makes them: the head, the running, pending and crashing workers, one per extra group."""
+    pods = [head_pod(spec)] + [worker_pod(spec, i) for i in range(spec.workers)]
+    pods += [worker_pod(spec, spec.workers + i, pending=True) for i in range(spec.pending_workers)]
+    pods += [worker_pod(spec, 100 + i, crashing=True) for i in range(spec.crashing_workers)]
+    pods += [worker_pod(spec, 0, group=f"group{g}") for g in range(spec.extra_groups)]
+    return pods
+
+
+def fleet_routes(specs: List[ClusterSpec], served: Tuple[str, ...] = ("v1", "v1alpha1"), refused: Tuple[str, ...] = (),
+                 extra: Optional[Dict[str, List[Any]]] = None, cluster_scope_refused: bool = False) -> Dict[str, Tuple[int, Any]]:
+    """The list paths of a Kubernetes API holding many RayClusters in several namespaces (serve with ``SelectorKubeAPI``).
+
+    For each ``served`` ray.io version, the RayClusterList of each namespace and across namespaces holds every cluster
+    of ``specs`` in that version (the API server converts one stored object to each version it serves; a spec's
+    ``api_version`` is not used). The PodLists (per namespace and across namespaces) hold each cluster's pods and, in
+    each namespace, a KubeRay operator pod, which carries no ``ray.io/cluster`` label. Namespaces in ``refused`` answer
+    403 to both lists. ``extra`` adds items as they are (malformed RayClusters) to a namespace's lists.
+    ``cluster_scope_refused``: the lists across namespaces answer 403 (a user with namespaced roles only)."""
+    extra = extra or {}
+    namespaces = sorted({s.namespace for s in specs} | set(extra) | set(refused))
+    table: Dict[str, Tuple[int, Any]] = {"/apis": (200, api_groups(list(served)))}
+    everything: Dict[str, List[Any]] = {v: [] for v in served}
+    all_pods: List[Any] = []
+    for ns in namespaces:
+        mine = [s for s in specs if s.namespace == ns]
+        pods = [p for s in mine for p in cluster_pods(s)]
+        if mine:
+            pods.append(operator_pod(mine[0]))
+        all_pods += pods
+        for version in served:
+            items = [raycluster(ClusterSpec(**{**s.__dict__, "api_version": version})) for s in mine] + list(extra.get(ns, []))
+            everything[version] += items
+            table[f"/apis/ray.io/{version}/namespaces/{ns}/rayclusters"] = (
+                forbidden("list", "rayclusters", "ray.io", ns) if ns in refused else
+                (200, {"kind": "RayClusterList", "apiVersion": f"ray.io/{version}", "metadata": {"resourceVersion": "4711"}, "items": items}))
+        table[f"/api/v1/namespaces/{ns}/pods"] = (forbidden("list", "pods", "", ns) if ns in refused else
+                                                  (200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods}))
+    user = 'User "system:serviceaccount:ml-team:notebook"'
+    for version in served:
+        table[f"/apis/ray.io/{version}/rayclusters"] = (403, status_body(403, "Forbidden", (
+            f'rayclusters.ray.io is forbidden: {user} cannot list resource "rayclusters" in API group "ray.io" at the cluster scope'))) \
+            if cluster_scope_refused else (200, {"kind": "RayClusterList", "apiVersion": f"ray.io/{version}", "metadata": {},
+                                                 "items": everything[version]})
+    table["/api/v1/pods"] = (403, status_body(403, "Forbidden", f'pods is forbidden: {user} cannot list resource "pods" in API group "" '
+                                                                 "at the cluster scope")) if cluster_scope_refused else \
+        (200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": all_pods})
+    return table

@@ -1,6 +1,6 @@
 """The JSON Schemas (draft 2020-12) of every JSON the tool writes, shipped inside the package.
 
-``report`` is ``--format json`` (and ``Report.to_dict()``), ``list`` and ``profiles`` are those commands'
+``report`` is ``--format json`` (and ``Report.to_dict()``), ``list``, ``profiles`` and ``clusters`` are those commands'
 ``--format json``, ``bundle-report`` is a support bundle's ``report.json`` (it embeds ``report``, so it validates on
 its own). Each output carries ``"schema_version"`` (``preflight.model.SCHEMA_VERSION``), which changes when a field
 is removed or changes meaning; added fields do not change it, so the schemas accept keys they do not name.
@@ -18,6 +18,7 @@ FILES = {
     "list": "list.schema.json",
     "profiles": "profiles.schema.json",
     "bundle-report": "bundle-report.schema.json",
+    "clusters": "clusters.schema.json",
 }
 
 
