@@ -13,6 +13,7 @@ from preflight.checks import server  # noqa: F401
 from preflight.checks import dashboard  # noqa: F401
 from preflight.checks import jobs  # noqa: F401
 from preflight.checks import kuberay  # noqa: F401
+from preflight.checks import notebook_image  # noqa: F401
 from preflight.checks import autoscaler  # noqa: F401
 from preflight.checks import capacity  # noqa: F401
 from preflight.checks import e2e  # noqa: F401

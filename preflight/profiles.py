@@ -24,6 +24,10 @@ class Profile:
     operator_namespace: Optional[str] = None
     autoscaling: Optional[bool] = None
     autoscaler_idle_timeout_s: Optional[int] = None
+    #: The image a notebook for Ray runs (``notebook-image``): a shell-style glob matched against the whole image
+    #: reference with ``fnmatch.fnmatchcase``, where ``*`` matches any run of characters, ``/`` and ``:`` included
+    #: (``*/kubeflow/notebooks/jupyter-data-science:*``: any registry prefix, any tag). None: no expectation.
+    notebook_image: Optional[str] = None
 
     @property
     def pins(self) -> bool:

@@ -49,15 +49,18 @@ def dashboard_facts(status: Optional[Dict[str, Any]] = None, ok: bool = True, **
 
 #: Every check in display order; the Kubernetes ones skip where the tests run without credentials.
 KUBE_CHECKS = ["kubernetes", "kuberay-operator", "raycluster", "head-service", "worker-groups"]
+#: The checks that judge the pod the tool runs in: they skip where the tests run, outside a pod.
+POD_CHECKS = ["notebook-image"]
 #: The Ray Jobs route's checks: shown skipped on the Ray Client route (the default).
 JOBS_CHECKS = ["jobs-api", "job-fibonacci"]
 ALL_CHECKS = ["reachability", "proxy", "auth", "tls", "ray-version", "python-version", "client-packages", "dashboard", *JOBS_CHECKS,
-              *KUBE_CHECKS, "autoscaler", "capacity", "fibonacci", "package-parity"]
+              *KUBE_CHECKS, *POD_CHECKS, "autoscaler", "capacity", "fibonacci", "package-parity"]
 #: The checks the Ray Jobs route judges (the others are shown skipped there).
-JOBS_ROUTE_CHECKS = ["dashboard", *JOBS_CHECKS, *KUBE_CHECKS, "autoscaler", "capacity"]
+JOBS_ROUTE_CHECKS = ["dashboard", *JOBS_CHECKS, *KUBE_CHECKS, *POD_CHECKS, "autoscaler", "capacity"]
 NO_KUBE = "skipped: no Kubernetes credentials: run inside the cluster or set KUBECONFIG"
 
 
 def expected_on_a_healthy_head() -> dict:
-    """``{id: status}`` for a healthy Ray head and no Kubernetes credentials, on the Ray Client route (the default)."""
-    return {c: ("skip" if c in KUBE_CHECKS or c in JOBS_CHECKS else "pass") for c in ALL_CHECKS}
+    """``{id: status}`` for a healthy Ray head, no Kubernetes credentials and not in a pod, on the Ray Client route (the
+    default)."""
+    return {c: ("skip" if c in KUBE_CHECKS or c in JOBS_CHECKS or c in POD_CHECKS else "pass") for c in ALL_CHECKS}

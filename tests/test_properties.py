@@ -321,6 +321,23 @@ def _kube_seeds() -> Dict[str, Any]:
                         dict(healthy, raycluster={"ok": False, "error": dict(refused["error"], status=404)})]}
 
 
+def _notebook_pod_seeds() -> List[Dict[str, Any]]:
+    """The ``notebook_pod`` probe's facts: the release's image, another one, a pod without the notebook label, a refused
+    read, no such pod, an unusable service account."""
+    from preflight.checks.notebook_image import compact_notebook_pod
+
+    def read(**pod: Any) -> Dict[str, Any]:
+        return {"ok": True, "value": compact_notebook_pod(testing_kuberay.notebook_pod("ray-notebook-0", "alice", **pod))}
+
+    base = {"pod": "ray-notebook-0", "namespace": "alice", "namespace_from": "the service account",
+            "source": "in-cluster service account", "server": "https://10.96.0.1:443"}
+    error = {"status": 403, "verb": "get", "resource": "pods", "namespace": "alice", "message": "pods is forbidden"}
+    return [dict(base, read=read()), dict(base, read=read(image="kubeflownotebookswg/jupyter-scipy:v1.7.0")),
+            dict(base, read=read(notebook=None, sidecar=False)), dict(base, read={"ok": False, "error": error}),
+            dict(base, read={"ok": False, "error": dict(error, status=404)}),
+            dict(base, broken="the pod's service account cannot be used: Service certification file does not exist.")]
+
+
 #: Facts shaped like each probe's output, healthy and not.
 SEEDS: Dict[str, List[Any]] = {
     "endpoint": [{"host": "head", "port": 10001, "ok": True, "addresses": ["10.0.0.2"], "dns_ms": 1.0, "tcp_ms": 0.5},
@@ -429,6 +446,7 @@ SEEDS: Dict[str, List[Any]] = {
                  {"ok": False, "stage": "tune", "objective": "quadratic", "error": "ModuleNotFoundError: No module named 'pandas'"},
                  {"ok": False, "stage": "timeout", "timed_out_at": "tune", "error": "the job did not finish within 40 s; it was stopped"}],
     **_kube_seeds(),
+    "notebook_pod": _notebook_pod_seeds(),
 }
 
 #: The built-in checks (plugins of other distributions are theirs to test).
