@@ -29,7 +29,7 @@ from preflight.model import Report, Result, Status
 from preflight.testing import closed_port
 from tests import seed_workflow
 from tests.conftest import started
-from tests.worlds import BY_ID, CACHE, SERVER, Env, WorldUnavailable, child_env, find_python, provision, unavailable
+from tests.worlds import BY_ID, CACHE, SERVER, Env, child_env, find_python, provision_each, unavailable
 
 KERNEL = "ray-2.2.0-py3.8"
 DISPLAY = "Ray 2.2.0 · Python 3.8"
@@ -283,14 +283,9 @@ def test_no_python_of_the_servers_minor_says_how_to_get_one(tmp_path: Path) -> N
 @pytest.fixture(scope="module")
 def fix_worlds(wheel: Path) -> Dict[str, Env]:
     """The server world and the Python 3.10 + Ray 2.2.0 world (the tool installed there from the working tree's wheel)."""
-    made: Dict[str, Env] = {}
-    for world in (SERVER, BY_ID["py310-ray2.2.0"].world):
-        assert world is not None
-        try:
-            made[world.name] = provision(world, wheel)
-        except WorldUnavailable as exc:
-            unavailable(f"world {world.name}: {exc}")
-    return made
+    world = BY_ID["py310-ray2.2.0"].world
+    assert world is not None
+    return provision_each((SERVER, world), wheel)
 
 
 @pytest.fixture(scope="module")

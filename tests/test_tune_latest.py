@@ -17,8 +17,7 @@ from typing import Any, Dict, Iterator
 import pytest
 
 from preflight.local_head import LocalHead
-from tests.conftest import started
-from tests.test_tune_test import Sandbox, assert_nothing_left, by_id, head_in, interrupt_mid_search, run_tool
+from tests.test_tune_test import Sandbox, assert_nothing_left, by_id, interrupt_mid_search, run_tool, sandboxed_head
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(600)]
 
@@ -36,11 +35,7 @@ def server_box() -> Iterator[Sandbox]:
 def latest_head(server_box: Sandbox) -> Iterator[LocalHead]:
     if importlib.util.find_spec("ray.tune") is None or importlib.util.find_spec("pandas") is None:
         pytest.fail('these tests need Ray Tune in this Python: pip install -e ".[test]"')
-    try:
-        yield from started(head_in(server_box, sys.executable))
-    finally:
-        if TIMES:
-            print("\ntune test, latest Ray head:", json.dumps(TIMES))
+    yield from sandboxed_head(server_box, sys.executable, TIMES, "tune test, latest Ray head")
 
 
 @pytest.fixture

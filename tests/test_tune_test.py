@@ -26,7 +26,7 @@ import pytest
 from preflight.local_head import LocalHead
 from preflight.net import http_get
 from tests.conftest import started
-from tests.worlds import BY_ID, SERVER, TUNE_CLIENT, Env, World, WorldUnavailable, child_env, provision, unavailable
+from tests.worlds import BY_ID, SERVER, TUNE_CLIENT, Env, World, child_env, provision_each
 
 pytestmark = [pytest.mark.live, pytest.mark.fy23q2, pytest.mark.timeout(1200)]
 
@@ -163,13 +163,7 @@ def interrupt_mid_search(python: str, head: LocalHead, server: Sandbox, client: 
 @pytest.fixture(scope="module")
 def envs(wheel: Path) -> Dict[str, Env]:
     """The server world and the two client worlds this module needs (provisioned, or reused from the cache)."""
-    made = {}
-    for world in (SERVER, TUNE_CLIENT, PLAIN):
-        try:
-            made[world.name] = provision(world, wheel)
-        except WorldUnavailable as exc:
-            unavailable(f"world {world.name}: {exc}")
-    return made
+    return provision_each((SERVER, TUNE_CLIENT, PLAIN), wheel)
 
 
 @pytest.fixture(scope="module")
@@ -179,15 +173,18 @@ def server_box() -> Iterator[Sandbox]:
     box.remove()
 
 
+def sandboxed_head(box: Sandbox, python: str, times: Dict[str, Any], label: str) -> Iterator[LocalHead]:
+    """A head of ``python``'s Ray living in ``box`` for a module's tests; ``times`` printed under ``label`` at its end."""
+    try:
+        yield from started(head_in(box, python))
+    finally:
+        if times:
+            print(f"\n{label}:", json.dumps(times))
+
+
 @pytest.fixture(scope="module")
 def head220(envs: Dict[str, Env], server_box: Sandbox) -> Iterator[LocalHead]:
-    head = head_in(server_box, envs[SERVER.name].python)
-    assert head.ray_version == "2.2.0"
-    try:
-        yield from started(head)
-    finally:
-        if TIMES:
-            print("\ntune test, Ray 2.2.0 head:", json.dumps(TIMES))
+    yield from sandboxed_head(server_box, envs[SERVER.name].python, TIMES, "tune test, Ray 2.2.0 head")
 
 
 @pytest.fixture

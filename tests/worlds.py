@@ -22,7 +22,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "worlds"
@@ -233,6 +233,17 @@ SCENARIOS = [
              World("py38-ray2.1.0", "3.8", (("ray==2.1.0",),)), go=True),
 ]
 BY_ID = {s.id: s for s in SCENARIOS}
+
+
+def provision_each(worlds: Sequence[World], wheel: Optional[Path]) -> Dict[str, Env]:
+    """Each world by name, provisioned or reused from the cache; one this machine cannot provide is ``unavailable``."""
+    made: Dict[str, Env] = {}
+    for world in worlds:
+        try:
+            made[world.name] = provision(world, wheel)
+        except WorldUnavailable as exc:
+            unavailable(f"world {world.name}: {exc}")
+    return made
 
 
 def unavailable(reason: str) -> None:
