@@ -28,10 +28,10 @@ _DEMAND_READ_S = 1.0
 
 
 def run_job(address: str, size: int, tasks: int, timeout: float, modules: Any = (),
-            before_stop: Optional[Callable[[], Dict[str, Any]]] = None) -> Dict[str, Any]:
+            before_stop: Optional[Callable[[], Dict[str, Any]]] = None, stage_file: Optional[str] = None) -> Dict[str, Any]:
     """Run the Fibonacci job in a child process of this Python; kill it at ``timeout``. ``modules``: import names a
-    worker is asked about after the job (the user's script's)."""
-    spec = {"address": address, "size": size, "tasks": tasks, "modules": list(modules)}
+    worker is asked about after the job (the user's script's); ``stage_file``: where the job writes the step it is at."""
+    spec = {"address": address, "size": size, "tasks": tasks, "modules": list(modules), "stage_file": stage_file}
     return run_script(fib_job.__file__, spec, MARKER, timeout, before_stop=before_stop)
 
 
@@ -53,7 +53,9 @@ def fibonacci_run(target, config, ctx, ray_client, script=None) -> Dict[str, Any
         raise Unavailable(f"ray.init({target.init_address!r}) joins as a driver, and no Ray node of that cluster runs on this machine "
                           "(see reachability)")
     modules = script.get("third_party") if isinstance(script, dict) and not script.get("error") else ()
-    return run_job(target.init_address, config.fib_size, config.fib_tasks, budget, modules or (), _waiting_for(target, ctx))
+    with ctx.stage_file(fib_job.STEPS) as stage_file:  # the run's progress shows the step: "fibonacci: remote tasks"
+        return run_job(target.init_address, config.fib_size, config.fib_tasks, budget, modules or (), _waiting_for(target, ctx),
+                       stage_file)
 
 
 def _first_line(text: str) -> str:

@@ -8,6 +8,7 @@ side imports only ``preflight.child_job.interrupt_after``.
 
 ``address`` is what the user's own ``ray.init`` gets: a Ray Client address (``ray://``), or a GCS address
 (``host:port``), with which ``ray.init`` joins the cluster as a driver; ``connected_as`` records which one Ray made of it.
+With a ``stage_file`` in the spec, the job writes there the step it is at (a key of ``STEPS``), for the run's progress.
 """
 
 from __future__ import annotations
@@ -17,7 +18,18 @@ import socket
 import time
 from typing import Any, Dict, List
 
+from preflight.child_job import write_step
+
 MARKER = "RAY-PREFLIGHT-RESULT "
+#: The steps the job writes to its stage file, and how the run's progress names them.
+STEPS = {
+    "import": "importing Ray",
+    "init": "ray.init",
+    "local": "local computation",
+    "remote": "remote tasks",
+    "worker": "asking a worker for its packages",
+    "shutdown": "ray.shutdown",
+}
 _MOD = (1 << 61) - 1
 #: Packages whose versions must agree on both sides for objects to (de)serialise.
 PARITY = ("cloudpickle", "numpy", "pandas", "pyarrow")
@@ -99,7 +111,9 @@ def _node_id(ray: Any) -> str:
 def main(spec: str) -> Dict[str, Any]:
     args = json.loads(spec)
     size, tasks = int(args["size"]), int(args["tasks"])
+    stage_file = args.get("stage_file")
     out: Dict[str, Any] = {"ok": False, "stage": "import", "size": size, "tasks": tasks}
+    write_step(stage_file, "import")
     try:
         import ray
     except Exception as exc:  # noqa: BLE001 - reported, not raised
@@ -108,6 +122,7 @@ def main(spec: str) -> Dict[str, Any]:
     connected = False
     try:
         out["stage"] = "init"
+        write_step(stage_file, "init")
         t0 = time.perf_counter()
         from preflight.child_job import interrupt_after
 
@@ -123,11 +138,13 @@ def main(spec: str) -> Dict[str, Any]:
             return {"digest": digest(fibonacci(n)), "node": _node_id(ray), "host": socket.gethostname()}
 
         out["stage"] = "local"
+        write_step(stage_file, "local")
         t0 = time.perf_counter()
         expected = [digest(fibonacci(size)) for _ in range(tasks)]
         out["local_s"] = time.perf_counter() - t0
 
         out["stage"] = "remote"
+        write_step(stage_file, "remote")
         t0 = time.perf_counter()
         refs = [remote_fibonacci.remote(size) for _ in range(tasks)]
         answers = ray.get(refs)
@@ -140,12 +157,14 @@ def main(spec: str) -> Dict[str, Any]:
         out["hosts"] = sorted({a["host"] for a in answers})
         out["ok"] = out["mismatches"] == 0 and len(answers) == tasks
         out["stage"] = "done"
+        write_step(stage_file, "worker")
         _collect_packages(ray, packages, out)
     except BaseException as exc:  # noqa: BLE001 - every failure is reported as data
         out["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
     finally:
         # Also after an interrupted ray.init: the server may have opened the session already, and an
         # unclosed session keeps its job running for Ray's reconnect grace period.
+        write_step(stage_file, "shutdown")
         t0 = time.perf_counter()
         try:
             ray.shutdown()

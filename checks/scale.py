@@ -25,9 +25,11 @@ def scale_run(target, config, profile, ctx, ray_client) -> Dict[str, Any]:  # ty
     full = config.scale_test == "full"
     idle = float(profile.autoscaler_idle_timeout_s or 60)
     down = min(3 * idle + 60, budget / 2) if full else 0.0
-    spec = {"address": target.init_address, "full": full, "up_s": max(1.0, budget - down - 15), "down_s": down}
-    # If the child dies, the server drops its session (and the placement group) after this grace period, not 30 s.
-    return run_script(scale_job.__file__, spec, scale_job.MARKER, budget, {"RAY_CLIENT_RECONNECT_GRACE_PERIOD": "5"})
+    with ctx.stage_file(scale_job.STEPS) as stage_file:  # the run's progress shows the step: "scale-test: waiting for a new node"
+        spec = {"address": target.init_address, "full": full, "up_s": max(1.0, budget - down - 15), "down_s": down,
+                "stage_file": stage_file}
+        # If the child dies, the server drops its session (and the placement group) after this grace period, not 30 s.
+        return run_script(scale_job.__file__, spec, scale_job.MARKER, budget, {"RAY_CLIENT_RECONNECT_GRACE_PERIOD": "5"})
 
 
 @check("scale-test", "Autoscaler adds (and removes) a node on demand", opt_in=True, routes=CLIENT_ROUTE)

@@ -8,9 +8,7 @@ go to a temporary folder there that the job removes.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from typing import Any, Dict, Optional, Tuple
 
 from preflight.checks import tune_job
@@ -42,24 +40,16 @@ _NO_MODULE = re.compile(r"No module named '([^']+)'")
 def tune_run(target, ctx, ray_client) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     """Run a small Ray Tune search on the cluster through the client's Ray; remove its files; disconnect."""
     budget = job_budget(ray_client, ctx, _MARGIN_S, _LEAST_S, "for the Ray Tune test (raise --timeout)")
-    # The job writes its stage there (and removes the file when it ends): read when it is about to be stopped.
-    handle, stage_file = tempfile.mkstemp(prefix="ray-preflight-tune-stage-")
-    os.close(handle)
+    # The job writes its stage there: the run's progress shows it, and a job about to be stopped says where it was.
+    with ctx.stage_file(STAGES) as stage_file:
+        def stage() -> Dict[str, Any]:
+            with open(stage_file) as written:
+                return {"timed_out_at": written.read().strip() or None}
 
-    def stage() -> Dict[str, Any]:
-        with open(stage_file) as written:
-            return {"timed_out_at": written.read().strip() or None}
-
-    try:
         spec = {"address": target.init_address, "trials": TRIALS, "budget_s": budget, "stage_file": stage_file}
         # If the child dies, the server drops its session (and Tune's actors) after this grace period, not 30 s.
         return run_script(tune_job.__file__, spec, tune_job.MARKER, budget, {"RAY_CLIENT_RECONNECT_GRACE_PERIOD": "5"},
                           before_stop=stage)
-    finally:
-        try:
-            os.unlink(stage_file)
-        except OSError:
-            pass
 
 
 def _error_line(text: Any) -> str:

@@ -151,12 +151,9 @@ def _first_line(text: str) -> str:
 
 def _stage(out: Dict[str, Any], stage: str, stage_file: Optional[str]) -> None:
     out["stage"] = stage
-    if stage_file:
-        try:
-            with open(stage_file, "w") as handle:
-                handle.write(stage)
-        except OSError:
-            pass
+    from preflight.child_job import write_step
+
+    write_step(stage_file, stage)
 
 
 def _run_config(tune: Any, name: str, storage: str) -> Any:

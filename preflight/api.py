@@ -53,11 +53,11 @@ def check(
     ``script="train.py"`` (or a notebook, ``"train.ipynb"``) also judges that script, read and never run: the modules it
     imports, the resources it asks for, its runtime_env and the libraries it uses. ``runtime_env`` (a dict, or a YAML/JSON
     file) judges that runtime_env. ``tune_test=True`` runs a small Ray Tune search on the cluster through this client.
+
+    In a Jupyter notebook the cell shows a table that fills in while the checks run and ends as the report's.
     """
     from preflight import config as config_module
     from preflight import settings
-    from preflight.redaction import masked
-    from preflight.runner import run
 
     options = settings.merge(dict(
         address=address, profile=profile, dashboard_url=dashboard_url, domain=domain, gcs_address=gcs_address, only=only,
@@ -67,13 +67,31 @@ def check(
         runtime_env=runtime_env, tune_test=tune_test,
     ))
     address = options.pop("address")
-    # the notebook holds the report itself (to_dict(), each summary): masked like every rendered output
     if not local:
-        return masked(run(config_module.build(address, **options)))  # type: ignore[arg-type]
+        return _shown(config_module.build(address, **options))  # type: ignore[arg-type]
     from preflight.local_head import against_local_head, refuse_targets
 
     refuse_targets(address is not None or dashboard_url is not None or gcs_address is not None, notebook=True)
-    return masked(against_local_head(options, lambda head, opts: run(config_module.build(head, **opts))))
+    return against_local_head(options, lambda head, opts: _shown(config_module.build(head, **opts)))
+
+
+def _shown(config: Any) -> Report:
+    """Run ``config``; in a Jupyter kernel, with a cell output that fills in as the checks end. The report comes back
+    masked like every rendered output: the notebook holds it itself (to_dict(), each summary)."""
+    from preflight.progress import Notebook
+    from preflight.redaction import masked
+    from preflight.runner import run
+
+    live = Notebook.for_run(config)
+    if live is None:
+        return masked(run(config))
+    try:
+        report = masked(run(config, on_result=live.result, on_progress=live.progress))
+    except BaseException:
+        live.abort()
+        raise
+    live.finish(report)
+    return report
 
 
 def report(

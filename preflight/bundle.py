@@ -135,10 +135,12 @@ def prepare(*, environ: Mapping[str, str], kubeconfig: Optional[str], output: Op
 
 
 def create(plan: Plan, build: Callable[[], Any], *, command_line: str,
-           run: Optional[Callable[..., Report]] = None) -> Bundle:
+           run: Optional[Callable[..., Report]] = None, on_stage: Optional[Callable[[str], None]] = None) -> Bundle:
     """Build the run's config with ``build()`` (a ``UsageError`` from it is recorded, not raised), run every check,
     collect the cluster's pieces (through the Kubernetes client the run opened, handed over in its ``Resources``),
-    redact, and write the bundle. ``run(config, resources)`` defaults to the engine's runner."""
+    redact, and write the bundle. ``run(config, resources)`` defaults to the engine's runner; ``on_stage(step)`` hears
+    each step after the run (``reading the cluster's state``, ``writing the bundle``) as it begins."""
+    stage = on_stage or (lambda step: None)
     from preflight.runner import run as engine
 
     timings: Dict[str, float] = {}
@@ -161,12 +163,14 @@ def create(plan: Plan, build: Callable[[], Any], *, command_line: str,
         report = (run or engine)(config, resources=resources)
         timings["checks_s"] = time.monotonic() - t0
         t1 = time.monotonic()
+        stage("reading the cluster's state")
         budget = max(2.0, min(2 * config.connect_timeout_s + 1, 30.0))
         token = resources.ray_channel.http_headers() if resources.ray_channel is not None else None
         credentials = getattr(config, "dashboard_credentials", None)
         headers = credentials.http_headers(token) if credentials is not None else token
         snapshot = collect(report, budget, TlsOptions(config.ca_bundle, config.insecure), resources.kube_access, headers)
         timings["cluster_s"] = time.monotonic() - t1
+    stage("writing the bundle")
     files = _files(plan, report, snapshot, usage_error, command_line, timings)
     written = _write(plan.path, plan.stamp, files, plan.redactor)
     return Bundle(path=plan.path, size=os.path.getsize(plan.path), files=written, report=report, usage_error=usage_error,

@@ -71,6 +71,17 @@ def interrupt_after() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+def write_step(stage_file: Optional[str], step: str) -> None:
+    """In a job: write the step it is at into ``stage_file`` (the run's progress reads it; best effort, the job never
+    fails for it)."""
+    if stage_file:
+        try:
+            with open(stage_file, "w") as handle:
+                handle.write(step)
+        except OSError:
+            pass
+
+
 def job_budget(ray_client: Dict[str, Any], ctx: Any, margin: float, least: float, what: str) -> float:
     """Seconds a job may take: the run's remaining time less ``margin``; ``Unavailable`` when the cluster is not
     reachable or fewer than ``least`` seconds are left."""

@@ -1,21 +1,19 @@
 """What the ``ray-preflight`` commands do once their options are parsed: run the checks and show the report,
 against a throwaway local head or a given cluster, and write the support bundle. The command-line framework
 (``preflight.cli_app``) calls these; they know nothing of it.
+
+stdout holds the report and nothing else. With the text format, the run's live progress goes to stderr
+(``preflight.progress.Terminal``); with ``--format json`` or ``junit`` there is none.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "ray-preflight"
-
-
-def _on_slow(name: str, elapsed: float) -> None:
-    sys.stderr.write(f"… {name} is taking an unexpectedly long time ({elapsed:.0f} s so far)\n")
-    sys.stderr.flush()
 
 
 def _emit(report, output_format: str, verbose: bool) -> None:  # type: ignore[no-untyped-def]
@@ -38,7 +36,13 @@ def run_checks(config, output_format: str, verbose: bool, junit_xml: Optional[st
     if junit_xml:
         _writable(junit_xml, "--junit-xml")
 
-    report = run(config, on_slow=_on_slow if output_format == "text" else None)
+    if output_format != "text" or sys.stderr is None:
+        report = run(config)
+    else:
+        from preflight.progress import Terminal
+
+        with Terminal(sys.stderr, report_stream=sys.stdout).watch(config) as live:
+            report = run(config, on_result=live.result, on_progress=live.progress)
     _emit(report, output_format, verbose)
     if junit_xml:
         write_junit(report, junit_xml)
@@ -95,8 +99,17 @@ def write_report(options, local: bool, output: Optional[str], redact: List[str],
     plan = bundle.prepare(environ=os.environ, kubeconfig=options.get("kubeconfig"), output=output, redact=redact)
 
     def write(build):  # type: ignore[no-untyped-def]
+        from preflight.progress import Terminal
+
         _say("running every check, then reading the cluster's state …")
-        return bundle.create(plan, build, command_line=command_line, run=lambda config, resources: run(config, on_slow=_on_slow, resources=resources))
+        live = Terminal(sys.stderr)  # no report follows on stdout: the check lines stay
+
+        def checks(config: Any, resources: Any) -> Any:
+            live.watch(config)
+            return run(config, on_result=live.result, on_progress=live.progress, resources=resources)
+
+        with live:
+            return bundle.create(plan, build, command_line=command_line, run=checks, on_stage=lambda step: live.stage("report", step))
 
     try:
         if local:

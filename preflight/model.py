@@ -83,6 +83,41 @@ class Result:
             "details": self.details,
         }
 
+    def __str__(self) -> str:
+        """``python-version: fail: <summary>``, and the remedy on a second line when there is one to act on."""
+        remedy = f"\n  remedy: {self.remedy}" if self.remedy and self.status in (Status.FAIL, Status.ERROR, Status.WARN) else ""
+        return f"{self.id}: {self.status.value}: {self.summary}{remedy}"
+
+    def __repr__(self) -> str:
+        return f"<Result {self.id} {self.status.value}: {self.summary}>"
+
+    def _repr_html_(self) -> str:
+        from preflight.render.html import render_result
+
+        return render_result(self)
+
+
+@dataclass(frozen=True)
+class Running:
+    """Work of a run still under way (a probe): what to call it, since when, and the step it says it is at."""
+
+    #: The check the work belongs to (``fibonacci`` for the Fibonacci job), else the probe's name.
+    label: str
+    #: ``time.monotonic()`` when it started.
+    since: float
+    #: What it is doing now, when it says (``remote tasks``); None when it does not.
+    step: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands, as the runner hands it to ``run(..., on_progress=...)``."""
+
+    #: What runs now, by probe name.
+    running: Dict[str, Running] = field(default_factory=dict)
+    #: The selected checks that have no result yet, in display order.
+    waiting: Tuple[str, ...] = ()
+
 
 @dataclass
 class Report:

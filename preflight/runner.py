@@ -4,27 +4,42 @@ run ends by its deadline whatever the servers do.
 ``run()`` plans the run (which checks, which probes, which facts no probe provides), hands the plan to a small
 scheduler, and turns what the scheduler found into a ``Report``. Every selected check ends with exactly one
 result: a missing fact, a crashed probe or the deadline each become that check's result, never the run's end.
+
+While it runs, the scheduler tells a caller what it knows (``run(config, on_result=..., on_progress=...)``), from
+the thread that called ``run()``: each selected check's result the moment it is judged, and where the run stands
+(``Progress``: what runs since when, at which step, and which checks still wait) whenever that changes and at
+least every ``TICK_S`` while anything runs. A probe says its step through ``ctx.stage_file()``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import os
 import queue
+import tempfile
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from preflight import __version__, registry
 from preflight.config import RunConfig
 from preflight.errors import Unavailable
-from preflight.model import Missing, Outcome, Report, Result, Status, skipped, undecided
+from preflight.model import Missing, Outcome, Progress, Report, Result, Running, Status, skipped, undecided
 from preflight.registry import GIVEN, Check, Probe
 from preflight.resources import Resources
 
 #: A probe running longer than this is announced (flutter doctor's "taking an unexpectedly long time").
 SLOW_AFTER_S = 10.0
+#: While anything runs, ``on_progress`` hears from the scheduler at least this often (seconds).
+TICK_S = 0.5
 SlowCallback = Callable[[str, float], None]
+#: ``on_result(result)``: a selected check's result (``--ignore`` applied, as the report will hold it), once judged.
+ResultCallback = Callable[[Result], None]
+#: ``on_progress(progress)``: where the run stands.
+ProgressCallback = Callable[[Progress], None]
 
 
 class Context:
@@ -34,6 +49,48 @@ class Context:
         self.config = config
         self.deadline = deadline
         self.resources = resources if resources is not None else Resources()
+        #: The probe this context was handed to (None for a check's, or one made outside a run).
+        self.probe: Optional[str] = None
+        #: How to read the step each running probe is at, by probe name (shared by every probe's context).
+        self.steps: Dict[str, Callable[[], Optional[str]]] = {}
+
+    def for_probe(self, name: str) -> "Context":
+        """The context as ``name`` receives it: the same run, knowing whose work it is (for ``stage_file``)."""
+        made = copy.copy(self)
+        made.probe = name
+        return made
+
+    @contextlib.contextmanager
+    def stage_file(self, labels: Optional[Mapping[str, str]] = None) -> Iterator[str]:
+        """A file for a child job to write its current stage into (a word, overwritten at each stage): while the
+        block runs, the run's progress reads it as the step this probe is at, through ``labels`` (stage → words;
+        a stage without a label is shown as written). Removed when the block ends."""
+        handle, path = tempfile.mkstemp(prefix="ray-preflight-stage-")
+        os.close(handle)
+        owner = self.probe
+        last: List[Optional[str]] = [None]
+
+        def read() -> Optional[str]:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as written:
+                    stage = written.read(200).strip()
+            except OSError:
+                stage = ""
+            if stage:  # an empty file is a stage being written: the last one still holds
+                last[0] = (labels or {}).get(stage, stage)
+            return last[0]
+
+        if owner is not None:
+            self.steps[owner] = read
+        try:
+            yield path
+        finally:
+            if owner is not None and self.steps.get(owner) is read:
+                del self.steps[owner]
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -98,16 +155,23 @@ def run(
     checks: Optional[Dict[str, Check]] = None,
     probes: Optional[Dict[str, Probe]] = None,
     resources: Optional[Resources] = None,
+    on_result: Optional[ResultCallback] = None,
+    on_progress: Optional[ProgressCallback] = None,
 ) -> Report:
     """Run the selected checks of ``config``; ``checks``/``probes`` default to the registry's. Live handles the
-    probes open (the Kubernetes client) are left in ``resources`` for a caller that needs them (the bundle)."""
+    probes open (the Kubernetes client) are left in ``resources`` for a caller that needs them (the bundle).
+
+    ``on_result(result)`` hears each selected check's result as soon as it is judged, ``on_progress(progress)`` where
+    the run stands (first before anything starts, then whenever that changes, and at least every ``TICK_S`` while
+    anything runs), ``on_slow(name, seconds)`` once about each probe still running after ``SLOW_AFTER_S``. All are
+    called from this thread; one that raises is not called again, and the run goes on."""
     started = time.monotonic()
     checks = registry.checks() if checks is None else checks
     probes = registry.probes() if probes is None else probes
     scheduler = _Scheduler(config, plan(config, checks, probes), checks, probes,
-                           Context(config, started + config.timeout_s, resources), on_slow)
+                           Context(config, started + config.timeout_s, resources), on_slow, on_result, on_progress)
     scheduler.run()
-    results = [_ignore(scheduler.outcomes[cid], config.ignore) for cid in scheduler.plan.selected if cid in scheduler.outcomes]
+    results = [scheduler.shown[cid] for cid in scheduler.plan.selected if cid in scheduler.shown]
     return Report(
         profile=config.profile.name,
         address=config.target.address,
@@ -131,11 +195,17 @@ class _Scheduler:
     for the next probe to finish, until every check has its result or the deadline comes."""
 
     def __init__(self, config: RunConfig, the_plan: Plan, checks: Dict[str, Check], probes: Dict[str, Probe],
-                 ctx: Context, on_slow: Optional[SlowCallback]):
-        self.config, self.plan, self.checks, self.probes, self.ctx, self.on_slow = config, the_plan, checks, probes, ctx, on_slow
+                 ctx: Context, on_slow: Optional[SlowCallback], on_result: Optional[ResultCallback] = None,
+                 on_progress: Optional[ProgressCallback] = None):
+        self.config, self.plan, self.checks, self.probes, self.ctx = config, the_plan, checks, probes, ctx
+        self.on_slow, self.on_result, self.on_progress = on_slow, on_result, on_progress
         self.facts: Dict[str, Any] = {"config": config, "profile": config.profile, "target": config.target, "ctx": ctx}
         self.timings: Dict[str, float] = {}
+        #: Every judged check's result, as the gates read it; ``shown``: the selected ones as the report holds them.
         self.outcomes: Dict[str, Result] = {}
+        self.shown: Dict[str, Result] = {}
+        self.last_progress: Optional[Progress] = None
+        self.last_tick = 0.0
         self.running: Dict[str, float] = {}
         self.announced: Set[str] = set()
         self.done: "queue.Queue[Tuple[str, Any, float]]" = queue.Queue()
@@ -144,11 +214,13 @@ class _Scheduler:
     # -- the loop, top to bottom ------------------------------------------------------------------------------
 
     def run(self) -> None:
+        self._tell_progress()
         self._skip_checks_of_another_route()
         self._judge_checks_with_unknown_facts()
         self._leave_out_probes_of_left_out_checks()
         while True:
             self._advance()
+            self._tell_progress()
             if self._finished():
                 break
             self._wait_for_a_probe()
@@ -157,8 +229,7 @@ class _Scheduler:
     def _skip_checks_of_another_route(self) -> None:
         route = "the Ray Jobs API" if self.config.route == "jobs" else "the Ray Client (ray.init)"
         for cid in self.plan.off_route:
-            self.outcomes[cid] = self._result(self.checks[cid], skipped(f"not needed for the {self.config.route} route "
-                                                                         f"({route})"), 0.0)
+            self._record(self._result(self.checks[cid], skipped(f"not needed for the {self.config.route} route ({route})"), 0.0))
 
     def _judge_checks_with_unknown_facts(self) -> None:
         for cid, name in self.plan.unknown.items():
@@ -166,7 +237,7 @@ class _Scheduler:
             outcome = undecided(f"needs the fact {name!r}, which no probe provides ({check.origin} check)",
                                 "a check names its facts by parameter: `ray-preflight list` shows the facts each check "
                                 "needs; fix the name, or install what provides it")
-            self.outcomes[cid] = self._result(check, outcome, 0.0)
+            self._record(self._result(check, outcome, 0.0))
 
     def _leave_out_probes_of_left_out_checks(self) -> None:
         for name in sorted(self.pending):
@@ -189,7 +260,7 @@ class _Scheduler:
 
     def _wait_for_a_probe(self) -> None:
         try:
-            name, value, took = self.done.get(timeout=min(self.ctx.remaining(), 0.5))
+            name, value, took = self.done.get(timeout=min(self.ctx.remaining(), TICK_S))
         except queue.Empty:
             self._announce_slow_probes()
             return
@@ -206,7 +277,7 @@ class _Scheduler:
             outcome = undecided(
                 f"timed out after {self.config.timeout_s:g} s" + (f" (waiting for {', '.join(waiting)})" if waiting else ""),
                 f"raise --timeout (now {self.config.timeout_s:g} s) or find out why {', '.join(waiting) or 'it'} is slow")
-            self.outcomes[cid] = self._result(self.checks[cid], outcome, time.monotonic() - (self.ctx.deadline - self.config.timeout_s))
+            self._record(self._result(self.checks[cid], outcome, time.monotonic() - (self.ctx.deadline - self.config.timeout_s)))
 
     # -- probes ----------------------------------------------------------------------------------------------
 
@@ -256,6 +327,8 @@ class _Scheduler:
 
     def _start(self, probe: Probe) -> None:
         kwargs = {n: self._given(n) for n in probe.needs + probe.optional}
+        if "ctx" in kwargs:
+            kwargs["ctx"] = self.ctx.for_probe(probe.name)
 
         def work() -> None:
             t0 = time.monotonic()
@@ -275,7 +348,45 @@ class _Scheduler:
         for name, t0 in self.running.items():
             if name not in self.announced and now - t0 >= SLOW_AFTER_S and self.on_slow is not None:
                 self.announced.add(name)
-                self.on_slow(name, now - t0)
+                self._call("on_slow", name, now - t0)
+
+    # -- telling the caller ----------------------------------------------------------------------------------
+
+    def _call(self, which: str, *args: Any) -> None:
+        """Call the ``which`` callback; one that raises is dropped: showing progress must never stop the run."""
+        callback = getattr(self, which)
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception:  # noqa: BLE001 - a broken display is not the run's failure
+            setattr(self, which, None)
+
+    def _record(self, result: Result) -> None:
+        self.outcomes[result.id] = result
+        if result.id in self.plan.selected:
+            shown = self.shown[result.id] = _ignore(result, self.config.ignore)
+            self._call("on_result", shown)
+
+    def _tell_progress(self) -> None:
+        """``on_progress`` with where the run stands, when that changed or ``TICK_S`` has passed."""
+        if self.on_progress is None:
+            return
+        running = {}
+        for name, since in sorted(self.running.items()):
+            reader = self.ctx.steps.get(name)
+            step = None
+            if reader is not None:
+                try:
+                    step = reader()
+                except Exception:  # noqa: BLE001 - a step that cannot be read is not shown
+                    step = None
+            running[name] = Running(self.probes[name].owner or name, since, step)
+        now = time.monotonic()
+        progress = Progress(running, tuple(cid for cid in self.plan.selected if cid not in self.shown))
+        if progress != self.last_progress or now - self.last_tick >= TICK_S:
+            self.last_progress, self.last_tick = progress, now
+            self._call("on_progress", progress)
 
     # -- checks ----------------------------------------------------------------------------------------------
 
@@ -287,7 +398,7 @@ class _Scheduler:
                 t0 = time.monotonic()
                 outcome = self._judge(check)
                 waited = max([self.timings.get(n, 0.0) for n in _probes_behind(check, self.probes)] + [0.0])
-                self.outcomes[cid] = self._result(check, outcome, time.monotonic() - t0 + waited)
+                self._record(self._result(check, outcome, time.monotonic() - t0 + waited))
                 moved = True
         return moved
 

@@ -1,13 +1,15 @@
-"""The terminal view: one line per check, the remedy under each problem, a verdict last."""
+"""The terminal view: one line per check, the remedy under each problem, a verdict last; and the pieces the live
+progress shows while a run goes on (a check's line, what still runs)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
-from typing import IO, Any, List, Optional
+from typing import IO, Any, Dict, Iterable, List, Mapping, Optional
 
-from preflight.model import Report, Result, Status
+from preflight.model import Report, Result, Running, Status
 from preflight.redaction import masked
 
 _MARKS = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "-", Status.ERROR: "?"}
@@ -75,17 +77,56 @@ def _details(result: Result) -> List[str]:
     return lines
 
 
+def header_line(tool_version: str, profile: str, address: str, style: Style) -> str:
+    dot = "·" if style.unicode else "-"
+    return f"ray-preflight {tool_version} {dot} profile {profile} {dot} {address}"
+
+
+def id_width(ids: Iterable[str]) -> int:
+    """The width of the check-id column."""
+    return max([len(i) for i in ids] + [10])
+
+
+def result_line(result: Result, width: int, style: Style, verbose: bool = False) -> str:
+    """A check's line: its mark, its id in a column ``width`` wide, its summary (and its time with ``verbose``)."""
+    line = f" {style.mark(result.status)} {result.id.ljust(width)}  {result.summary}"
+    if verbose:
+        line += style.paint(f"  ({result.duration_s:.2f} s)", "90")
+    return line
+
+
+def group_line(group: List[Result], style: Style) -> str:
+    """One line for checks skipped for the same cause: ``- kubernetes, raycluster skipped: no Kubernetes credentials``."""
+    return f" {style.mark(group[0].status)} {', '.join(r.id for r in group)} {group[0].summary}"
+
+
+def grouped(results: List[Result]) -> List[List[Result]]:
+    """The results in order, skips with the same summary (the same cause) together where the first of them stands."""
+    groups: List[List[Result]] = []
+    skips: Dict[str, List[Result]] = {}
+    for result in results:
+        if result.status is Status.SKIP and result.summary in skips:
+            skips[result.summary].append(result)
+            continue
+        groups.append([result])
+        if result.status is Status.SKIP:
+            skips[result.summary] = groups[-1]
+    return groups
+
+
 def render(report: Report, verbose: bool = False, stream: Optional[IO[str]] = None, color: Optional[bool] = None) -> str:
+    """The report: a line per check (one line for the checks skipped for the same cause, unless ``verbose``), the
+    remedy under each problem, the verdict last."""
     report = masked(report)
     style = Style(stream or sys.stdout, color)
-    width = max([len(r.id) for r in report.results] + [10])
-    lines = [f"ray-preflight {report.tool_version} · profile {report.profile} · {report.address}"
-             if style.unicode else f"ray-preflight {report.tool_version} - profile {report.profile} - {report.address}"]
-    for result in report.results:
-        line = f" {style.mark(result.status)} {result.id.ljust(width)}  {result.summary}"
-        if verbose:
-            line += style.paint(f"  ({result.duration_s:.2f} s)", "90")
-        lines.append(line)
+    width = id_width(r.id for r in report.results)
+    lines = [header_line(report.tool_version, report.profile, report.address, style)]
+    for group in ([r] for r in report.results) if verbose else grouped(report.results):
+        result = group[0]
+        if len(group) > 1:  # "kubernetes, kuberay-operator, raycluster skipped: no Kubernetes credentials: ..."
+            lines.append(group_line(group, style))
+            continue
+        lines.append(result_line(result, width, style, verbose))
         if result.remedy and result.status in (Status.FAIL, Status.ERROR, Status.WARN):
             lines.append(f"   {' ' * width}  {style.arrow} {result.remedy}")
         if verbose:
@@ -93,6 +134,37 @@ def render(report: Report, verbose: bool = False, stream: Optional[IO[str]] = No
     verdict = verdict_line(report)
     lines.append(style.paint(verdict, "1;32" if report.ok else "1;31"))
     return "\n".join(lines) + "\n"
+
+
+def running_line(running: Mapping[str, Running], now: float) -> str:
+    """What still runs, longest first: ``running: fibonacci: remote tasks 3.2 s, kube 0.4 s`` ('' when nothing does)."""
+    if not running:
+        return ""
+    items = sorted(running.values(), key=lambda r: (r.since, r.label))
+    return "running: " + ", ".join(f"{r.label}: {r.step} {now - r.since:.1f} s" if r.step else f"{r.label} {now - r.since:.1f} s"
+                                   for r in items)
+
+
+_SGR = re.compile(r"\033\[[0-9;]*m")
+
+
+def fit(line: str, columns: int, ellipsis: str = "…") -> str:
+    """``line`` cut to ``columns`` visible characters (colour codes kept, not counted), ending in ``ellipsis`` when cut."""
+    if len(_SGR.sub("", line)) <= columns:
+        return line
+    out, seen, i = [], 0, 0
+    keep = max(0, columns - len(ellipsis))
+    while i < len(line) and seen < keep:
+        code = _SGR.match(line, i)
+        if code:
+            out.append(code.group())
+            i = code.end()
+            continue
+        out.append(line[i])
+        seen += 1
+        i += 1
+    tail = "\033[0m" if _SGR.search(line) else ""
+    return "".join(out) + ellipsis[:columns] + tail
 
 
 def render_json(report: Report) -> str:
