@@ -4,7 +4,7 @@ It runs in a child (``preflight.child_job.run_script`` calls ``main('{"address":
 so that the Ray connection it opens always closes (the child exits) and a hang can be killed; the file is
 loaded under a module name no worker can import, so cloudpickle ships its functions by value (the cluster's
 workers do not have this tool installed). Its remote functions must use nothing from this tool; the driver
-side imports only ``preflight.child_job.interrupt_after``.
+side imports only ``preflight.child_job`` (``interrupt_after``, and ``write_step`` for the run's progress).
 
 ``address`` is what the user's own ``ray.init`` gets: a Ray Client address (``ray://``), or a GCS address
 (``host:port``), with which ``ray.init`` joins the cluster as a driver; ``connected_as`` records which one Ray made of it.
