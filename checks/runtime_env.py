@@ -51,7 +51,8 @@ def _judge_one(entry: Dict[str, Any], server_ray: Optional[str], server_python: 
     folder = os.path.join(base, os.path.expanduser(working_dir))
     if not os.path.isdir(folder):
         return out  # validate_runtime_env said why
-    packer = judge.installed_ray_version() or server_ray or ""
+    installed = judge.installed_ray_version()
+    packer = installed or server_ray or ""
     packaging = judge.packaging_file_of_installed_ray()
     excludes = [str(e) for e in env.get("excludes") or [] if isinstance(e, str)]
     budget = max(0.5, min(_WALK_S, ctx.remaining() - 1.0))
@@ -60,7 +61,7 @@ def _judge_one(entry: Dict[str, Any], server_ray: Optional[str], server_python: 
     estimate = judge.estimate_zip_bytes(folder, walk, compression=limit.get("compression") or "stored",
                                         compresslevel=limit.get("compresslevel"), deadline_s=max(0.5, min(5.0, ctx.remaining() - 1.0)))
     out["upload"] = judge.judge_upload(walk, limit, estimate)
-    out["packed_by"] = f"Ray {packer}" + (" (installed here)" if judge.installed_ray_version() else " (the cluster's; none here)")
+    out["packed_by"] = f"Ray {packer}" + (" (installed here)" if installed else " (the cluster's; none here)")
     dropped = []
     for module, paths in local_files.items():
         rels = [os.path.relpath(p, folder) for p in paths]

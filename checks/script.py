@@ -24,6 +24,7 @@ def script(config) -> Dict[str, Any]:  # type: ignore[no-untyped-def]
     from preflight.script_reading import read_script
 
     facts = read_script(config.script)
+    facts["client_modules"] = {m: here(m) for m in as_list(facts.get("third_party")) if isinstance(m, str) and m != "ray"}
     for init in dicts(facts.get("inits")):  # env_vars values hold API keys: the judge needs their names and types only
         if isinstance(init.get("runtime_env"), dict):
             init["runtime_env"] = without_secrets(init["runtime_env"])
@@ -58,26 +59,34 @@ def first_use(script: Dict[str, Any], module: str) -> str:
     return where(uses[0]) if uses else "?"
 
 
-def pins(modules: List[str]) -> Tuple[List[str], List[str], List[str]]:
-    """(``dist==version`` for the modules installed here as distributions, the modules importable here without one (a
-    folder on PYTHONPATH), the modules not importable here either)."""
+def here(module: str) -> Dict[str, Any]:
+    """How this machine provides ``module``: its distribution and version, else whether it imports at all (a folder on
+    PYTHONPATH). Read by the ``script`` probe, so that the check judges facts only."""
     from importlib.util import find_spec
 
     from preflight.script_reading import distribution_for
 
+    dist = distribution_for(module)
+    if dist:
+        return {"distribution": dist[0], "version": dist[1]}
+    try:
+        return {"importable": find_spec(module) is not None}
+    except (ImportError, ValueError):
+        return {"importable": False}
+
+
+def pins(modules: List[str], client: Dict[str, Any]) -> Tuple[List[str], List[str], List[str]]:
+    """(``dist==version`` for the modules installed here as distributions, the modules importable here without one (a
+    folder on PYTHONPATH), the modules not importable here either), from the script facts' ``client_modules``."""
     found: List[str] = []
     loose: List[str] = []
     absent: List[str] = []
     for module in modules:
-        dist = distribution_for(module)
-        if dist:
-            found.append(f"{dist[0]}=={dist[1]}")
-            continue
-        try:
-            here = find_spec(module) is not None
-        except (ImportError, ValueError):
-            here = False
-        (loose if here else absent).append(module)
+        known = as_dict(client.get(module))
+        if known.get("distribution"):
+            found.append(f"{known['distribution']}=={known.get('version')}")
+        else:
+            (loose if known.get("importable") else absent).append(module)
     return sorted(set(found)), loose, absent
 
 
@@ -124,7 +133,7 @@ def script_modules(script, config, fibonacci_run=None, job_fibonacci_run=None) -
         return undecided(f"the worker did not answer for {', '.join(unknown)}", **details)
     if not missing:
         return passed(f"a worker can import all {len(wanted)} module(s) {name} imports ({', '.join(wanted)})", **details)
-    found, loose, absent = pins(missing)
+    found, loose, absent = pins(missing, as_dict(script.get("client_modules")))
     fixes = [f'ray.init(..., runtime_env={{"pip": {found!r}}})'] if found else []
     if loose:
         fixes.append(f"{', '.join(loose)} is not a pip package here: ship it with runtime_env={{\"py_modules\": [{', '.join(loose)}]}} "

@@ -422,7 +422,7 @@ SEEDS: Dict[str, List[Any]] = {
                 "imports": [{"module": "numpy", "full": "numpy", "line": 2, "cell": None, "optional": False},
                             {"module": "helpers", "full": "helpers", "line": 3, "cell": None, "optional": False}],
                 "third_party": ["numpy", "ray"], "local": ["helpers"], "local_files": {"helpers": ["helpers.py"]},
-                "remote_imports": ["numpy", "helpers"],
+                "remote_imports": ["numpy", "helpers"], "client_modules": {"numpy": {"distribution": "numpy", "version": "1.24.4"}},
                 "remote_requests": [{"line": 6, "cell": None, "where": "@ray.remote", "target": "train", "target_kind": "function",
                                      "num_cpus": 2, "num_gpus": 1, "memory": None, "resources": {"TPU": 1}, "not_judged": ["memory"]}],
                 "inits": [{"line": 4, "cell": None, "address": "ray://head:10001", "address_literal": True,
