@@ -302,25 +302,40 @@ def test_a_password_typed_as_is_never_stays_in_the_url_nor_in_an_error(before: s
 @given(secret=PRINTABLE.filter(lambda t: len(t) >= 6 and t.strip() == t), before=PRINTABLE, after=PRINTABLE)
 def test_a_remembered_secret_never_comes_out_of_any_renderer(secret: str, before: str, after: str) -> None:
     """Whatever a result or a fact holds around it, the text, JSON, JUnit and HTML renderers mask a secret the run knows
-    (checked on what each output means: the text as printed, the JSON and the XML parsed back)."""
+    (checked on what each output means: the text as printed, the JSON and the XML parsed back).
+
+    A short secret may also be a piece of what every report prints ("durati" of the JSON key "duration_s", "REDACT" of
+    the mask itself): such a secret is judged against the output a perfect masking would give, not left out."""
     _render_everything(secret, before + secret + after)
 
 
-def _render_everything(secret: str, echoed: str) -> None:
+def _echoing_report(echoed: str, secrets: Tuple[str, ...]) -> Any:
+    from preflight.model import Report, Result
+
+    return Report("auto", "ray://head:10001", "http://head:8265/",
+                  [Result("autoscaler", "t", Status.FAIL, f"the autoscaler reports an error: {echoed}", echoed, {"error": echoed})],
+                  facts={"dashboard": {"cluster_status": {"autoscalingError": echoed, echoed: [echoed]}}}, secrets=secrets)
+
+
+def _outputs(report: Any) -> List[str]:
+    """What each renderer means: the text as printed, the JSON parsed back, each JUnit element's text and attributes."""
     import xml.etree.ElementTree as ET
 
-    from preflight.model import Report, Result
-    from preflight.render.html import render_table
     from preflight.render.junit import render_junit
     from preflight.render.text import render, render_json
 
-    report = Report("auto", "ray://head:10001", "http://head:8265/",
-                    [Result("autoscaler", "t", Status.FAIL, f"the autoscaler reports an error: {echoed}", echoed, {"error": echoed})],
-                    facts={"dashboard": {"cluster_status": {"autoscalingError": echoed, echoed: [echoed]}}}, secrets=(secret,))
-    for text in (render(report, verbose=True, color=False), json.dumps(json.loads(render_json(report)), ensure_ascii=False)):
-        assert secret not in text
     junit = ET.fromstring(render_junit(report))
-    assert all(secret not in (element.text or "") + " ".join(element.attrib.values()) for element in junit.iter())
+    return [render(report, verbose=True, color=False), json.dumps(json.loads(render_json(report)), ensure_ascii=False),
+            *((element.text or "") + " " + " ".join(element.attrib.values()) for element in junit.iter())]
+
+
+def _render_everything(secret: str, echoed: str) -> None:
+    from preflight.render.html import render_table
+
+    perfect = _outputs(_echoing_report(echoed.replace(secret, MASK), ()))  # what no secret leaks from
+    report = _echoing_report(echoed, (secret,))
+    for shown, ideal in zip(_outputs(report), perfect):
+        assert shown.count(secret) <= ideal.count(secret), (secret, shown)
     assert report.results[0].summary.endswith(echoed)  # the renderers mask a copy: the report itself is left as it was
     assert MASK in render_table(report)
 
