@@ -8,9 +8,25 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from preflight.checks.cluster_resources import kube_view, largest_node, ray_view
+from preflight.checks.cluster_resources import count_of, kube_view, largest_node, obtainable, ray_view
 from preflight.errors import Unavailable
-from preflight.model import Outcome, as_dict, as_list, dicts, dig, failed, formatted, passed, reason_of, said, skipped, undecided, unreadable, warned
+from preflight.model import (
+    Outcome,
+    as_dict,
+    as_list,
+    dicts,
+    dig,
+    failed,
+    formatted,
+    number,
+    passed,
+    reason_of,
+    said,
+    skipped,
+    undecided,
+    unreadable,
+    warned,
+)
 from preflight.registry import check, probe
 from preflight.target import RAY_CLIENT
 
@@ -175,9 +191,69 @@ def _shown(name: str, amount: float) -> str:
     return f"{formatted(amount)} {unit}{'s' if name in ('CPU', 'GPU') and amount != 1 else ''}"
 
 
+def _at_most(ray: Dict[str, Any], kube: Optional[Dict[str, Any]]) -> Tuple[Dict[str, Optional[float]], str]:
+    """The most CPUs and GPUs the whole cluster can have at once, and where that figure comes from; None for a resource
+    nobody can tell (an autoscaler with node types runs and the worker groups cannot be read)."""
+    if kube:
+        most: Dict[str, Optional[float]] = {}
+        offers: List[str] = []
+        for name, key in (("CPU", "cpus"), ("GPU", "gpus")):
+            most[name], offering = obtainable(kube, key)
+            offers += [o for o in offering if o not in offers]
+        head = count_of(number(as_dict(kube.get("head")).get("cpus")) or 0.0, "CPU")
+        return most, f"the head ({head})" + "".join(f" + {o}" for o in offers)
+    if ray["autoscaler"] == "node types":
+        return {"CPU": None, "GPU": None}, "an autoscaler runs: its worker groups' maxReplicas need Kubernetes access"
+    return {"CPU": ray["cpus"], "GPU": ray["gpus"]}, "a fixed-size cluster"
+
+
+def _or_endless(limit: Optional[float]) -> float:
+    return float("inf") if limit is None else limit
+
+
+def _crowds(launches: List[Dict[str, Any]], ray: Dict[str, Any],
+            kube: Optional[Dict[str, Any]]) -> Tuple[List[str], List[str], List[str]]:
+    """Launches that ask, all at once, for more than the whole cluster can ever have: (actors, of which the surplus waits
+    until others exit; tasks, which run in waves; launches whose total cannot be judged)."""
+    most, source = _at_most(ray, kube)
+    actors: List[str] = []
+    tasks: List[str] = []
+    unknown: List[str] = []
+    for launch in launches:
+        count = launch.get("count")
+        if not isinstance(count, int) or count < 2:
+            continue
+        actor = launch.get("target_kind") == "class"
+        each = {"CPU": launch.get("num_cpus"), "GPU": launch.get("num_gpus")}
+        if each["CPU"] is None:
+            each["CPU"] = 0 if actor else 1  # Ray's defaults: a task holds 1 CPU while it runs, an actor 0 while it lives
+        skipped_names = texts(launch.get("not_judged"))
+        asks = {name: float(amount) for name, amount in each.items()
+                if isinstance(amount, (int, float)) and amount > 0 and f"num_{name.lower()}s" not in skipped_names}
+        limits = {name: most[name] for name in asks}
+        over = {name: amount for name, amount in asks.items() if count * amount > _or_endless(limits[name])}
+        if any(limit is None for limit in limits.values()):
+            unknown.append(f"{launch.get('target')} ({where(launch)})")
+        if not over:
+            continue
+        fit = int(min((most[name] or 0.0) // amount for name, amount in over.items()))
+        total = ", ".join(_shown(name, count * amount) for name, amount in over.items())
+        cap = ", ".join(_shown(name, most[name] or 0.0) for name in over)
+        loops = " ".join(texts(launch.get("loops")))
+        text = (f"{launch.get('target')} ({where(launch)}) {'creates' if actor else 'runs'} {count} {'actors' if actor else 'tasks'} "
+                f"({loops}), {total} in all; the cluster can have at most {cap} ({source})")
+        if actor:
+            actors.append(text + f": only {fit} can be alive at once, the others wait until one exits, and code that waits on all "
+                          "of them hangs")
+        else:
+            tasks.append(text + f": they run in waves of at most {fit}, not all at once")
+    return actors, tasks, unknown
+
+
 @check("script-resources", "Every task's and actor's request fits a node", opt_in=True)
 def script_resources(script, dashboard, kuberay=None) -> Outcome:  # type: ignore[no-untyped-def]
-    """Literal num_cpus, num_gpus, memory and resources of @ray.remote and .options against the largest node there can be."""
+    """Literal num_cpus, num_gpus, memory and resources of @ray.remote and .options against the largest node there can be;
+    tasks and actors launched in loops of literal length against the most the whole cluster can have at once."""
     problem = script_problem(script)
     if problem:
         return problem
@@ -210,8 +286,16 @@ def script_resources(script, dashboard, kuberay=None) -> Outcome:  # type: ignor
     if unsure:
         return warned(f"no node now offers it: {'; '.join(unsure)}; whether the autoscaler can add one needs Kubernetes access{tail}",
                       "rerun where kubectl works, or ask the platform team which worker groups exist", **details)
+    actors, waves, unknown = _crowds(dicts(script.get("launches")), ray, kube)
+    details.update(launches_not_totalled=unknown, waves=waves)
+    if actors:  # an actor holds its resources while it lives: the surplus never starts while the others live
+        return warned(f"more actors at once than the cluster can ever hold: {'; '.join(actors + waves)}{tail}",
+                      "create fewer actors or ask each for less, or ask the platform team for a larger worker group "
+                      "(maxReplicas, or bigger pods)", **details)
     offers = ", ".join(_shown(k, v) for k, v in sorted(biggest.items()) if k in ("CPU", "GPU"))
     summary = f"all {len(requests)} request(s) fit the largest node ({offers})"
+    if waves:  # tasks queue for a free CPU and run when one is: Ray's normal way, slower than all at once
+        summary += f"; {'; '.join(waves)}"
     if not_judged:
         return warned(summary + tail, "requests computed at run time are not judged: check them against the largest node", **details)
     return passed(summary, **details)

@@ -120,6 +120,12 @@ def read_script(path: str, max_bytes: int = 20_000_000) -> Dict[str, Any]:
                       "runtime_env_literal", "runtime_env_text"}] for each ``ray.init(...)``
         libraries     [{"library": "ray.data" | ..., "line", "cell", "count"}]: first use of each Ray library, and how
                       many uses (imports and ``ray.<library>`` attributes)
+        launches      [{"target", "target_kind", "line", "cell", "count", "loops", "num_cpus", "num_gpus", "not_judged"}]:
+                      each ``name.remote(...)`` / ``name.options(...).remote(...)`` of a function or class the script
+                      decorates with ``@ray.remote``; ``count`` is how many times it runs as written (the product of
+                      the loops around it: ``for _ in range(8)``, ``[... for x in (1, 2, 3)]``), None when a loop's
+                      length is known only at run time (``loops`` then names that loop); ``num_cpus``/``num_gpus``
+                      are the literal ``.options`` values over the decorator's, None for Ray's default
     """
     absolute = os.path.abspath(path) if path else ""
     kind = "notebook" if absolute.lower().endswith(".ipynb") else "python"
@@ -136,7 +142,7 @@ def read_script(path: str, max_bytes: int = 20_000_000) -> Dict[str, Any]:
 def _empty(absolute: str, kind: str) -> Dict[str, Any]:
     return {"path": absolute, "kind": kind, "lines": 0, "cells": 0 if kind == "notebook" else None, "error": None,
             "skipped_cells": [], "imports": [], "third_party": [], "local": [], "local_files": {}, "remote_requests": [],
-            "inits": [], "libraries": []}
+            "inits": [], "libraries": [], "launches": []}
 
 
 def _display(absolute: str) -> str:
@@ -457,6 +463,7 @@ class _Reader:
         self.defined: Dict[str, List[ast.AST]] = {}  # functions and classes by name (what a task's code may call)
         self.remote_defs: List[ast.AST] = []  # the functions and classes decorated with @ray.remote
         self.decorated: Dict[int, ast.AST] = {}  # id(decorator) → what it decorates
+        self.loops: List[Tuple[_Unit, ast.AST]] = []  # for/while loops and comprehensions: what multiplies a launch
 
     # one walk per unit: iterative (no recursion limit), tracking whether an import failure would be caught
     def walk(self, tree: ast.AST, unit: _Unit) -> None:
@@ -492,6 +499,8 @@ class _Reader:
             elif kind is ast.Lambda:
                 _push_fields(push, node, guarded, "body", False)
                 continue
+            elif kind in _LOOP_TYPES:
+                self.loops.append((unit, node))
             elif kind in _TRY_TYPES:
                 if _catches_import_errors(node.handlers):  # type: ignore[attr-defined]
                     _push_fields(push, node, guarded, "body", True)
@@ -635,7 +644,43 @@ class _Reader:
         result["inits"] = [entry for _, entry in sorted(inits, key=lambda item: item[0])]
         result["libraries"] = _libraries(self.library_uses)
         result["remote_imports"] = self._remote_imports(requests)
+        result["launches"] = self._launches(requests)
         _classify(folder, self.imports, result)
+
+    def _launches(self, requests: List[Tuple[Key, Dict[str, Any]]]) -> List[Dict[str, Any]]:
+        """Each launch of a task or actor the script decorates, with how many times the loops around it run it."""
+        decorated = {str(entry["target"]): entry for _, entry in requests
+                     if entry.get("where") == "@ray.remote" and entry.get("target_kind") is not None}
+        if not decorated:
+            return []
+        found: List[Tuple[Key, Dict[str, Any]]] = []
+        spans: Optional[Dict[int, List[Tuple[Tuple[int, int], Tuple[int, int], Optional[int], str]]]] = None
+        for unit, call, _ in self.calls:
+            func = call.func
+            if not (isinstance(func, ast.Attribute) and func.attr == "remote"):
+                continue
+            base: ast.expr = func.value
+            options: Optional[ast.Call] = None
+            if isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute) and base.func.attr == "options":
+                options = base
+                base = base.func.value
+            if not isinstance(base, ast.Name) or base.id not in decorated:
+                continue
+            if spans is None:
+                spans = _loop_spans(self.loops)
+            request = decorated[base.id]
+            entry: Dict[str, Any] = {"target": base.id, "target_kind": request["target_kind"], "line": call.lineno, "cell": unit.cell,
+                                     "num_cpus": request["num_cpus"], "num_gpus": request["num_gpus"],
+                                     "not_judged": list(request["not_judged"])}
+            if options is not None:
+                _, overrides = _request(unit, options, ".options", base.id, None, options.keywords)
+                entry["not_judged"] += overrides["not_judged"]
+                for key in ("num_cpus", "num_gpus"):
+                    if overrides[key] is not None or key in overrides["not_judged"]:
+                        entry[key] = overrides[key]
+            entry["count"], entry["loops"] = _times_run(spans.get(id(unit), []), (call.lineno, call.col_offset))
+            found.append(((unit.cell or 0, call.lineno, call.col_offset), entry))
+        return [entry for _, entry in sorted(found, key=lambda item: item[0])]
 
     def _remote_imports(self, requests: List[Tuple[Key, Dict[str, Any]]]) -> List[str]:
         """The top-level modules a worker imports to run the script's tasks and actors: what the remote functions and
@@ -661,6 +706,66 @@ class _Reader:
                 elif isinstance(inner, ast.ImportFrom) and not inner.level and inner.module:
                     modules.add(inner.module.split(".")[0])
         return sorted(modules)
+
+
+_COMPREHENSIONS: Tuple[type, ...] = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+_LOOP_TYPES = frozenset((ast.For, ast.AsyncFor, ast.While) + _COMPREHENSIONS)
+_MAX_COUNT = 10**9
+Span = Tuple[Tuple[int, int], Tuple[int, int], Optional[int], str]
+
+
+def _loop_spans(loops: List[Tuple[_Unit, ast.AST]]) -> Dict[int, List[Span]]:
+    """Per unit: (start, end, times, text) of the code each loop repeats (a loop's body; a comprehension's element)."""
+    spans: Dict[int, List[Span]] = {}
+    for unit, node in loops:
+        if isinstance(node, _COMPREHENSIONS):
+            parts: List[ast.AST] = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]  # type: ignore[attr-defined]
+            times: Optional[int] = 1
+            for generator in node.generators:  # type: ignore[attr-defined]
+                each = None if generator.ifs or generator.is_async else _length(generator.iter)
+                times = None if times is None or each is None else times * each
+            text = "for " + " for ".join(f"{unit.text(g.target, 30)} in {unit.text(g.iter, 40)}" for g in node.generators)  # type: ignore[attr-defined]
+        else:
+            parts = list(node.body)  # type: ignore[attr-defined]
+            if isinstance(node, ast.While):
+                times, text = None, f"while {unit.text(node.test, 40)}"
+            else:
+                times = _length(node.iter)  # type: ignore[attr-defined]
+                text = f"for {unit.text(node.target, 30)} in {unit.text(node.iter, 40)}"  # type: ignore[attr-defined]
+        start = (parts[0].lineno, parts[0].col_offset)  # type: ignore[attr-defined]
+        end = (parts[-1].end_lineno or parts[-1].lineno, parts[-1].end_col_offset or 0)  # type: ignore[attr-defined]
+        spans.setdefault(id(unit), []).append((start, end, times, text))
+    return spans
+
+
+def _times_run(spans: List[Span], at: Tuple[int, int]) -> Tuple[Optional[int], List[str]]:
+    """How many times the code at ``at`` runs as written, and the loops around it (outermost first)."""
+    around = sorted((span for span in spans if span[0] <= at < span[1]), key=lambda span: span[0])
+    count: Optional[int] = 1
+    for _, _, times, _ in around:
+        count = None if count is None or times is None else min(count * times, _MAX_COUNT)
+    return count, [text for _, _, _, text in around]
+
+
+def _length(node: ast.AST) -> Optional[int]:
+    """How many items a loop over ``node`` takes, when the source says so: ``range(...)`` of literals, a literal
+    list, tuple or set (no ``*spread``), a string literal."""
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return None if any(isinstance(e, ast.Starred) for e in node.elts) else len(node.elts)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+        return len(node.value)
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range" and 1 <= len(node.args) <= 3
+            and not node.keywords):
+        try:
+            bounds = [_number(arg) for arg in node.args]
+        except (_NotLiteral, RecursionError):
+            return None
+        if all(isinstance(b, int) for b in bounds) and (len(bounds) < 3 or bounds[2] != 0):
+            try:
+                return len(range(*bounds))  # type: ignore[arg-type]
+            except OverflowError:  # more than a machine word can count: as good as endless
+                return _MAX_COUNT
+    return None
 
 
 def _push_fields(push: Any, node: ast.AST, guarded: bool, special: str, special_guarded: bool) -> None:

@@ -92,7 +92,15 @@ def script_facts(**request: Any) -> Dict[str, Any]:
     entry = {"line": 5, "cell": None, "where": "@ray.remote", "target": "train", "num_cpus": None, "num_gpus": None, "memory": None,
              "resources": None, "not_judged": []}
     entry.update(request)
-    return {"path": "/w/train.py", "error": None, "remote_requests": [entry]}
+    return {"path": "/w/train.py", "error": None, "remote_requests": [entry], "launches": []}
+
+
+def launched(count: Optional[int], kind: str = "function", **request: Any) -> Dict[str, Any]:
+    """The facts of a script that launches ``train`` ``count`` times in a loop (``count`` None: a loop of run-time length)."""
+    facts = script_facts(target_kind=kind, **request)
+    launch = {"target": "train", "target_kind": kind, "line": 9, "cell": None, "count": count, "loops": ["for _ in range(…)"],
+              "num_cpus": request.get("num_cpus"), "num_gpus": request.get("num_gpus"), "not_judged": request.get("not_judged", [])}
+    return {**facts, "launches": [launch]}
 
 
 class TestScriptResources:
@@ -118,3 +126,49 @@ class TestScriptResources:
     def test_values_that_are_not_literals_are_listed_as_not_judged(self) -> None:
         out = script_resources(script_facts(num_cpus=1, not_judged=["num_gpus"]), dashboard_facts(status(2.0)))
         assert out.status is Status.WARN and "not judged" in out.summary and "num_gpus" in out.summary
+
+
+class TestLaunchesAgainstTheWholeCluster:
+    """Each task or actor fits a node, but a loop launches more of them than the whole cluster can ever hold at once."""
+
+    def test_tasks_beyond_a_fixed_cluster_pass_saying_that_they_run_in_waves(self) -> None:
+        """Tasks queue for a free CPU and run when one is (Ray's normal way): the waves are said, not warned about."""
+        out = script_resources(launched(8, num_cpus=1), dashboard_facts(status(2.0)))
+        assert out.status is Status.PASS, out
+        assert "train (line 9) runs 8 tasks (for _ in range(…)), 8 CPUs in all; the cluster can have at most 2 CPUs" in out.summary
+        assert "waves of at most 2" in out.summary
+
+    def test_a_bare_task_holds_one_cpu_by_default(self) -> None:
+        assert "waves of at most 2" in script_resources(launched(3), dashboard_facts(status(2.0))).summary
+        assert "waves" not in script_resources(launched(2), dashboard_facts(status(2.0))).summary
+
+    def test_actors_beyond_the_cluster_warn_that_waiting_on_all_of_them_hangs(self) -> None:
+        out = script_resources(launched(3, kind="class", num_cpus=1), dashboard_facts(status(2.0)))
+        assert out.status is Status.WARN and "only 2 can be alive at once" in out.summary and "hangs" in out.summary, out
+        assert "create fewer actors" in out.remedy and "more actors at once than the cluster can ever hold" in out.summary
+
+    def test_a_bare_actor_holds_no_cpu_while_it_lives(self) -> None:
+        assert script_resources(launched(50, kind="class"), dashboard_facts(status(2.0))).status is Status.PASS
+
+    def test_the_worker_groups_maxReplicas_set_the_most_at_once(self) -> None:
+        kube = raycluster(True, [group("smallgroup", 0, 4, cpu="2")], head_cpus="1")
+        within = script_resources(launched(9, num_cpus=1), dashboard_facts(status(1.0, typed=True)), kube)
+        assert within.status is Status.PASS and "waves" not in within.summary, within  # 1 + 4 × 2 = 9 CPUs at most
+        out = script_resources(launched(5, kind="class", num_cpus=2), dashboard_facts(status(1.0, typed=True)), kube)
+        assert out.status is Status.WARN and "at most 9 CPUs (the head (1 CPU) + smallgroup (4 × 2))" in out.summary, out
+        assert "only 4 can be alive at once" in out.summary and "maxReplicas" in out.remedy
+
+    def test_gpus_count_too(self) -> None:
+        kube = raycluster(True, [group("gpu", 0, 2, cpu="4", gpu=1)])
+        out = script_resources(launched(3, kind="class", num_cpus=1, num_gpus=1), dashboard_facts(status(2.0, typed=True)), kube)
+        assert out.status is Status.WARN and "3 GPUs in all" in out.summary and "at most 2 GPUs" in out.summary, out
+        assert "CPUs in all" not in out.summary  # 3 CPUs fit 0 + 2 × 4
+
+    def test_an_autoscaler_without_kubernetes_access_is_not_totalled(self) -> None:
+        out = script_resources(launched(100, num_cpus=1), dashboard_facts(status(2.0, typed=True)))
+        assert out.status is Status.PASS and out.details["launches_not_totalled"] == ["train (line 9)"], out
+
+    def test_loops_of_run_time_length_and_values_not_literal_are_not_totalled(self) -> None:
+        assert script_resources(launched(None, kind="class", num_cpus=1), dashboard_facts(status(2.0))).status is Status.PASS
+        out = script_resources(launched(8, kind="class", num_cpus=1, not_judged=["num_cpus"]), dashboard_facts(status(2.0)))
+        assert out.status is Status.WARN and "not judged" in out.summary and "alive" not in out.summary, out

@@ -1,7 +1,8 @@
 """``--script``: the user's own script judged against a real Ray head (the installed Ray, 2 CPUs, no GPU), and each
 script then run for real from the same environment with a hard timeout, so that the verdict is compared with what
-happens: a task that asks for a GPU really waits; a module the workers lack really raises ModuleNotFoundError on a
-worker; a module of the script's own folder that nothing ships really does too; a clean script is GO and really runs.
+happens: a task that asks for a GPU really waits; more actors than the cluster holds really hang; a module the
+workers lack really raises ModuleNotFoundError on a worker; a module of the script's own folder that nothing ships
+really does too; a clean script is GO and really runs.
 """
 
 from __future__ import annotations
@@ -89,6 +90,40 @@ def test_a_task_asking_for_a_gpu_on_a_cpu_cluster_fails_and_really_waits(head: L
     assert "would wait forever: train (line 5) asks for 1 GPU; no node type offers 1 GPU" in result["summary"], result
     real = really(script)
     assert real.ended == "timeout", real.output[-3000:]
+
+
+def test_more_tasks_and_actors_than_the_cluster_holds_warn_and_really_queue_then_hang(head: LocalHead, tmp_path: Path) -> None:
+    """Each request fits the 2-CPU head, but the loops ask for more at once: 4 one-CPU tasks really run in two waves (the
+    real run takes two task lengths), and of 3 one-CPU actors really only 2 come alive: waiting on all three hangs."""
+    script = user_script(tmp_path, head, imports="import time\n", body="""
+                         @ray.remote(num_cpus=1)
+                         def task():
+                             time.sleep(2)
+
+                         @ray.remote(num_cpus=1)
+                         class Worker:
+                             def ping(self):
+                                 return 1
+
+                         t0 = time.monotonic()
+                         ray.get([task.remote() for _ in range(4)])
+                         print("TASKS-DONE", round(time.monotonic() - t0, 1), flush=True)
+                         workers = [Worker.remote() for _ in range(3)]
+                         ready, _ = ray.wait([w.ping.remote() for w in workers], num_returns=3, timeout=15)
+                         print("ALIVE", len(ready), flush=True)
+                         print(ray.get([w.ping.remote() for w in workers]))
+                         """)
+    report = preflight(head, script)
+    result = report["by_id"]["script-resources"]
+    assert report["verdict"] == "GO" and result["status"] == "warn", result
+    assert "task (line 16) runs 4 tasks (for _ in range(4)), 4 CPUs in all; the cluster can have at most 2 CPUs" in result["summary"]
+    assert "waves of at most 2" in result["summary"]
+    assert "Worker (line 18) creates 3 actors" in result["summary"] and "only 2 can be alive at once" in result["summary"], result
+    real = run_real([script.name], 35, cwd=str(script.parent))
+    assert real.ended == "timeout", real.output[-3000:]
+    waves = [float(line.split()[1]) for line in real.stdout.splitlines() if line.startswith("TASKS-DONE")]
+    assert waves and waves[0] >= 4.0, real.output[-3000:]  # two waves of 2 s: not all 4 at once
+    assert "ALIVE 2" in real.stdout, real.output[-3000:]
 
 
 def _client_only_module(tmp_path: Path) -> Dict[str, str]:

@@ -290,6 +290,40 @@ def test_remote_under_other_names(tmp_path: Path) -> None:
     assert requests["C"]["where"] == ".options" and requests["C"]["not_judged"] == ["resources"] and requests["C"]["resources"] is None
 
 
+def test_launches_count_the_loops_around_them_when_the_source_says_how_long(tmp_path: Path) -> None:
+    path = write(tmp_path, "launch.py", """\
+        import ray
+
+        @ray.remote(num_cpus=1)
+        class Worker:
+            def ping(self): return 1
+
+        @ray.remote
+        def task(x): return x
+
+        workers = [Worker.remote() for _ in range(3)]
+        refs = [task.remote(i) for i in range(4) for j in (1, 2)]
+        for i in range(2, 12, 2):
+            for b in batches:
+                task.options(num_cpus=2).remote(b)
+        [task.options(num_cpus=n).remote(i) for i in range(n)]
+        [task.remote(i) for i in range(8) if i % 2]
+        task.remote(0)
+        while True:
+            Worker.remote()
+        pings = [w.ping.remote() for w in workers]
+        other.remote()
+        """)
+    launches = read(path)["launches"]
+    seen = [(item["target"], item["line"], item["count"], item["num_cpus"]) for item in launches]
+    assert seen == [("Worker", 10, 3, 1), ("task", 11, 8, None), ("task", 14, None, 2), ("task", 15, None, None),
+                    ("task", 16, None, None), ("task", 17, 1, None), ("Worker", 19, None, 1)], seen
+    assert launches[0]["target_kind"] == "class" and launches[0]["loops"] == ["for _ in range(3)"]
+    assert launches[2]["loops"] == ["for i in range(2, 12, 2)", "for b in batches"]  # 5 times, then as many as batches
+    assert launches[3]["not_judged"] == ["num_cpus"]  # .options(num_cpus=n) replaces the decorator's value with one not known
+    assert launches[6]["loops"] == ["while True"]
+
+
 def test_arithmetic_that_is_not_safe_to_evaluate_is_not_judged(tmp_path: Path) -> None:
     path = write(tmp_path, "job.py", """\
         import ray
