@@ -6,7 +6,9 @@ before the report.
   in place, names what still runs and for how long (``running: fibonacci: remote tasks 2.1 s, kube 0.4 s``); it is
   cleared at the end, and when the report follows on the same terminal the live lines are cleared too, so that the
   screen ends with the report alone, in its order. Elsewhere (a file, a pipe, a CI log) the lines are plain, with no
-  control code, and work still running after ``SLOW_AFTER_S`` is announced once, then each step it reaches.
+  control code, and work still running after ``SLOW_AFTER_S`` is announced once, then each step it reaches. When
+  stderr and stdout are one file or pipe (``> run.log 2>&1``, ``2>&1 | tee``), the check lines are left to the
+  report, which follows there: only the slow-work notices are written live, so the log says each line once.
 - ``Notebook`` (``preflight.check()`` in Jupyter): one output that fills in while the run goes on (an IPython display
   handle) and ends as the report's table. Only inside a kernel: IPython is never imported otherwise.
 """
@@ -63,7 +65,9 @@ class Terminal:
         self.dots = "…" if self.style.unicode else "..."
         self.header = ""
         self.secrets: List[str] = []
-        self.erase = self.tty and report_stream is not None and interactive(report_stream) and _same_terminal(stream, report_stream)
+        same = report_stream is not None and _same_terminal(stream, report_stream)
+        self.erase = self.tty and same and interactive(report_stream)
+        self.merged = same and not self.tty  # one log for both: the report says each line, once
         self.width = 10
         self.started = False
         self.held: List[Result] = []
@@ -107,7 +111,7 @@ class Terminal:
     def _print_held(self) -> None:
         if not self.started:
             self._begin([r.id for r in self.held])
-        for group in grouped(self.held):
+        for group in grouped(self.held) if not self.merged else ():
             line = mask(group_line(group, self.style) if len(group) > 1 else result_line(group[0], self.width, self.style), self.secrets)
             if self.tty:
                 self._write(_CLEAR_LINE + fit(line, self._columns(), self.dots) + "\n")

@@ -303,6 +303,23 @@ def test_skips_for_the_same_cause_are_one_line_and_v_shows_each() -> None:
     assert " ✗ reachability " in quiet.stderr and set(KUBE_CHECKS) <= set(_ids(quiet.stderr.splitlines()))
 
 
+def test_one_log_for_stdout_and_stderr_says_each_line_once(tmp_path: Any) -> None:
+    """``ray-preflight > run.log 2>&1`` (and ``2>&1 | tee``): the report follows in the same file, so the live lines are
+    left to it; each check is in the log once, the header once, the verdict last."""
+    log = tmp_path / "run.log"
+    with open(log, "w") as both:
+        done = subprocess.run([sys.executable, "-m", "preflight", *unreachable_args()], stdout=both, stderr=both, timeout=180,
+                              env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    lines = log.read_text().splitlines()
+    assert done.returncode == 1, lines
+    assert sum(line.startswith(" ✗ reachability ") for line in lines) == 1, lines
+    assert lines.count(KUBE_LINE) == 1 and sum(line.startswith("ray-preflight ") for line in lines) == 1, lines
+    assert lines[-1].startswith("NO-GO: "), lines
+    piped = subprocess.run(f"{sys.executable} -m preflight {' '.join(unreachable_args())} 2>&1 | cat", shell=True,
+                           capture_output=True, text=True, timeout=180)
+    assert piped.stdout.count(" ✗ reachability ") == 1, piped.stdout
+
+
 def test_json_and_junit_show_no_progress_on_a_pipe() -> None:
     for fmt in ("json", "junit"):
         proc = run_cli([*unreachable_args(), "--format", fmt])
