@@ -3,7 +3,7 @@ before the report.
 
 - ``Terminal`` (``ray-preflight``, text format): on stderr, never on stdout, so stdout holds the report alone.
   Each check's line is printed the moment its verdict is known. On a terminal one status line under them, rewritten
-  in place, names what still runs and for how long (``running: fibonacci: remote tasks 2.1 s, kube 0.4 s``); it is
+  in place, names what still runs and for how long (``running: fibonacci: remote tasks 2.1 s, kubernetes 0.4 s``); it is
   cleared at the end, and when the report follows on the same terminal the live lines are cleared too, so that the
   screen ends with the report alone, in its order. Elsewhere (a file, a pipe, a CI log) the lines are plain, with no
   control code, and work still running after ``SLOW_AFTER_S`` is announced once, then each step it reaches. When

@@ -368,6 +368,16 @@ class _Scheduler:
             shown = self.shown[result.id] = _ignore(result, self.config.ignore)
             self._call("on_result", shown)
 
+    def _label(self, name: str) -> str:
+        """What a person knows a probe by: the check it belongs to, else the first shown check that waits for it (the
+        ``kube`` probe shows as ``kubernetes``), else its own name."""
+        owner = self.probes[name].owner
+        if owner:
+            return owner
+        waiting = [cid for cid in self.plan.to_check if name in self.checks[cid].needs + self.checks[cid].optional]
+        shown = [cid for cid in self.plan.selected if cid in waiting]
+        return (shown or waiting or [name])[0]
+
     def _tell_progress(self) -> None:
         """``on_progress`` with where the run stands, when that changed or ``TICK_S`` has passed."""
         if self.on_progress is None:
@@ -381,7 +391,7 @@ class _Scheduler:
                     step = reader()
                 except Exception:  # noqa: BLE001 - a step that cannot be read is not shown
                     step = None
-            running[name] = Running(self.probes[name].owner or name, since, step)
+            running[name] = Running(self._label(name), since, step)
         now = time.monotonic()
         progress = Progress(running, tuple(cid for cid in self.plan.selected if cid not in self.shown))
         if progress != self.last_progress or now - self.last_tick >= TICK_S:

@@ -187,6 +187,7 @@ def _ids(lines: List[str]) -> List[str]:
 
 def test_each_result_is_told_when_judged_and_progress_says_what_runs_at_which_step() -> None:
     def quick_facts():  # type: ignore[no-untyped-def]
+        time.sleep(0.2)
         return {}
 
     def job_facts(ctx):  # type: ignore[no-untyped-def]
@@ -217,7 +218,19 @@ def test_each_result_is_told_when_judged_and_progress_says_what_runs_at_which_st
     assert "the first step" in steps and "second" in steps  # a stage without a label is shown as written
     running = next(p.running["job_facts"] for _, p in seen if "job_facts" in p.running)
     assert running.label == "job" and 0 <= running.since - t0 < 0.5  # named after the check it belongs to
+    quick = [p.running["quick_facts"].label for _, p in seen if "quick_facts" in p.running]
+    assert quick and set(quick) == {"quick"}, quick  # a probe no check owns: named after the check that waits for it
     assert all(b - a < 0.75 for (a, _), (b, _) in zip(seen, seen[1:]))  # heard from at least every TICK_S
+
+
+def test_the_status_line_names_each_waiting_check_once_longest_running_first() -> None:
+    from preflight.render.text import running_line
+
+    now = 100.0
+    line = running_line({"ray_client": Running("ray-version", now - 0.4, None), "server": Running("ray-version", now - 0.2, None),
+                         "fibonacci_run": Running("fibonacci", now - 3.2, "remote tasks")}, now)
+    assert line == "running: fibonacci: remote tasks 3.2 s, ray-version 0.4 s", line
+    assert running_line({}, now) == ""
 
 
 def test_a_display_that_breaks_is_dropped_and_the_run_goes_on() -> None:

@@ -137,10 +137,13 @@ def render(report: Report, verbose: bool = False, stream: Optional[IO[str]] = No
 
 
 def running_line(running: Mapping[str, Running], now: float) -> str:
-    """What still runs, longest first: ``running: fibonacci: remote tasks 3.2 s, kube 0.4 s`` ('' when nothing does)."""
+    """What still runs, longest first: ``running: fibonacci: remote tasks 3.2 s, kubernetes 0.4 s`` ('' when nothing does)."""
     if not running:
         return ""
-    items = sorted(running.values(), key=lambda r: (r.since, r.label))
+    items: List[Running] = []
+    for work in sorted(running.values(), key=lambda r: (r.since, r.label)):
+        if not any(seen.label == work.label for seen in items):  # the longest-running of those a check waits for
+            items.append(work)
     return "running: " + ", ".join(f"{r.label}: {r.step} {now - r.since:.1f} s" if r.step else f"{r.label} {now - r.since:.1f} s"
                                    for r in items)
 
