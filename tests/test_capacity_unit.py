@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from preflight.checks.capacity import capacity
+from preflight.checks.scale import cannot_scale, scale_test
 from preflight.checks.script import script_resources
 from preflight.kuberay_objects import compact_raycluster
 from preflight.model import Missing, Status
@@ -172,3 +173,39 @@ class TestLaunchesAgainstTheWholeCluster:
         assert script_resources(launched(None, kind="class", num_cpus=1), dashboard_facts(status(2.0))).status is Status.PASS
         out = script_resources(launched(8, kind="class", num_cpus=1, not_judged=["num_cpus"]), dashboard_facts(status(2.0)))
         assert out.status is Status.WARN and "not judged" in out.summary and "alive" not in out.summary, out
+
+
+class TestScaleTestOnAClusterThatCannotScale:
+    """``--scale-test`` makes no demand and waits for nothing when the facts show no node can ever join."""
+
+    def test_a_fixed_size_cluster_fails_at_once_and_a_typed_autoscaler_runs_the_test(self) -> None:
+        assert "fixed-size cluster" in (cannot_scale(dashboard_facts(status(2.0)), None) or "")
+        assert cannot_scale(dashboard_facts(status(2.0, typed=True)), None) is None
+
+    def test_autoscaling_off_or_every_group_at_maxReplicas_fails_at_once(self) -> None:
+        off = cannot_scale(dashboard_facts(status(2.0, typed=True)), raycluster(False, [group("smallgroup", 1, 3)]))
+        assert off is not None and "enableInTreeAutoscaling is off" in off
+        full = cannot_scale(dashboard_facts(status(3.0, typed=True)), raycluster(True, [group("smallgroup", 2, 2)], head_cpus="1"))
+        assert full is not None and "at its maxReplicas: the cluster has 3 CPUs and can have at most 3 CPUs" in full
+        assert cannot_scale(dashboard_facts(status(1.0, typed=True)), raycluster(True, [group("smallgroup", 0, 2)], head_cpus="1")) is None
+
+    def test_what_cannot_be_told_runs_the_test(self) -> None:
+        assert cannot_scale(Missing("refused"), None) is None  # no cluster status
+        fresh = {"clusterStatus": {"autoscalerReport": {"activeNodes": {}}, "loadMetricsReport": {"usage": {}}}}
+        assert cannot_scale(dashboard_facts(fresh), None) is None  # an autoscaler that has not reported its nodes yet
+        unknown = raycluster(True, [group("smallgroup", 0, 2, cpu=None)])
+        assert cannot_scale(dashboard_facts(status(2.0, typed=True)), unknown) is None
+
+    def test_the_check_says_why_and_what_to_change(self) -> None:
+        from preflight.profiles import get
+
+        kube = raycluster(False, [group("smallgroup", 1, 3)])
+        run = scale_run_facts(cannot_scale(dashboard_facts(status(2.0)), kube))
+        out = scale_test(run, get("auto"), kube)
+        assert out.status is Status.FAIL and out.summary.startswith("no node can join: RayCluster ray-cluster-kuberay does not autoscale")
+        assert "nothing was asked of the cluster" in out.summary
+        assert "`kubectl -n kuberay edit raycluster ray-cluster-kuberay`: enableInTreeAutoscaling: true" in (out.remedy or "")
+
+
+def scale_run_facts(reason: Optional[str]) -> Dict[str, Any]:
+    return {"ok": False, "stage": "before asking", "cannot_scale": reason}

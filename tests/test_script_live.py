@@ -1,14 +1,16 @@
-"""``--script``: the user's own script judged against a real Ray head (the installed Ray, 2 CPUs, no GPU), and each
-script then run for real from the same environment with a hard timeout, so that the verdict is compared with what
-happens: a task that asks for a GPU really waits; more actors than the cluster holds really hang; a module the
-workers lack really raises ModuleNotFoundError on a worker; a module of the script's own folder that nothing ships
-really does too; a clean script is GO and really runs.
+"""``--script``: the user's own script judged against a real Ray head (the installed Ray, 2 CPUs, no GPU, no
+autoscaler), and each script then run for real from the same environment with a hard timeout, so that the verdict is
+compared with what happens: a task that asks for a GPU really waits; more actors than the cluster holds really hang;
+a module the workers lack really raises ModuleNotFoundError on a worker; a module of the script's own folder that
+nothing ships really does too; a clean script is GO and really runs. The same head shows ``--scale-test`` failing at
+once where no node can join, and the demand it would make really never met.
 """
 
 from __future__ import annotations
 
 import json
 import textwrap
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -198,6 +200,28 @@ def _ids(report: Dict[str, Any]) -> List[str]:
 def test_script_checks_are_absent_without_script(head: LocalHead) -> None:
     proc = run_cli(["--address", head.address, "--dashboard-url", head.dashboard_url, "--only", "capacity", "--format", "json"])
     assert not {"script-modules", "script-resources", "script-libraries"} & set(_ids(json.loads(proc.stdout)))
+
+
+def test_a_scale_test_on_a_fixed_size_cluster_fails_at_once_and_really_no_node_joins(head: LocalHead, tmp_path: Path) -> None:
+    """The head has no autoscaler: ``--scale-test`` says no node can join without asking (before: it waited out its whole
+    deadline, 461 s); the demand it would make (one CPU more than the cluster has) really is never met."""
+    started = time.monotonic()
+    proc = run_cli(["--address", head.address, "--dashboard-url", head.dashboard_url, "--gcs-address", head.gcs_address,
+                    "--scale-test", "--format", "json"])
+    took = time.monotonic() - started
+    result = {r["id"]: r for r in json.loads(proc.stdout)["results"]}["scale-test"]
+    assert proc.returncode == 1 and result["status"] == "fail", result
+    assert result["summary"].startswith("no node can join: no autoscaler with node types runs: a fixed-size cluster"), result
+    assert took < 90, took  # the Fibonacci job and the checks, not the scale test's deadline
+    script = user_script(tmp_path, head, body="""
+                         from ray.util.placement_group import placement_group, remove_placement_group
+
+                         pg = placement_group([{"CPU": 1}] * 3)
+                         print("PLACED", pg.wait(12), flush=True)
+                         remove_placement_group(pg)
+                         """)
+    real = really(script)
+    assert real.ended == "finished" and "PLACED False" in real.stdout, real.output[-3000:]
 
 
 def test_a_gitignore_that_drops_an_imported_module_fails_and_it_really_is_missing(head: LocalHead, tmp_path: Path) -> None:
