@@ -30,6 +30,14 @@ def xdist_installed() -> None:
         pytest.fail("pytest-xdist is not installed: pip install -e '.[test]'")
 
 
+@pytest.fixture(autouse=True)
+def outer_xdist_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inner sessions start clean when this suite itself runs under xdist (``-n``): an inherited
+    ``PYTEST_XDIST_WORKER`` would name the outer worker in the count."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def counting(pytester: pytest.Pytester) -> Path:
     """The file in which the inner session records each preflight it runs."""
     runs = pytester.path.parent / f"{pytester.path.name}-preflight-runs.txt"
