@@ -224,12 +224,10 @@ def _crowds(launches: List[Dict[str, Any]], ray: Dict[str, Any],
         if not isinstance(count, int) or count < 2:
             continue
         actor = launch.get("target_kind") == "class"
-        each = {"CPU": launch.get("num_cpus"), "GPU": launch.get("num_gpus")}
-        if each["CPU"] is None:
-            each["CPU"] = 0 if actor else 1  # Ray's defaults: a task holds 1 CPU while it runs, an actor 0 while it lives
         skipped_names = texts(launch.get("not_judged"))
-        asks = {name: float(amount) for name, amount in each.items()
-                if isinstance(amount, (int, float)) and amount > 0 and f"num_{name.lower()}s" not in skipped_names}
+        asks = {name: amount for name, amount in _asks(launch).items() if f"num_{name.lower()}s" not in skipped_names}
+        if launch.get("num_cpus") is None and not actor and "num_cpus" not in skipped_names:
+            asks["CPU"] = 1.0  # Ray's default: a task holds 1 CPU while it runs (an actor holds none while it lives)
         limits = {name: most[name] for name in asks}
         over = {name: amount for name, amount in asks.items() if count * amount > _or_endless(limits[name])}
         if any(limit is None for limit in limits.values()):

@@ -111,7 +111,10 @@ class Terminal:
     def _print_held(self) -> None:
         if not self.started:
             self._begin([r.id for r in self.held])
-        for group in grouped(self.held) if not self.merged else ():
+        if self.merged:  # the report follows in the same log and says each line
+            self.held = []
+            return
+        for group in grouped(self.held):
             line = mask(group_line(group, self.style) if len(group) > 1 else result_line(group[0], self.width, self.style), self.secrets)
             if self.tty:
                 self._write(_CLEAR_LINE + fit(line, self._columns(), self.dots) + "\n")
