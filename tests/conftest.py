@@ -25,6 +25,7 @@ import pytest
 
 from preflight.local_head import LocalHead
 from preflight.testing import SilentListener
+from tests.real_runs import run
 from tests.worlds import SCENARIOS, SERVER, World, WorldUnavailable, build_wheel, current_env, provision
 
 pytest_plugins = ["pytester"]
@@ -106,11 +107,12 @@ def tls_pair() -> Iterator[Tuple[str, str]]:
 
 
 def run_cli(args: List[str], env_extra: dict = None, timeout: float = 180) -> subprocess.CompletedProcess:  # type: ignore[assignment]
-    """Run ``ray-preflight`` as a user would (a child process of this Python)."""
+    """Run ``ray-preflight`` as a user would (a child process of this Python); once more after a head's hiccup
+    (tests/real_runs.py)."""
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "preflight", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return run([sys.executable, "-m", "preflight", *args], f"ray-preflight {' '.join(args)[:80]}", env=env, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

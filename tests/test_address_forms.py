@@ -28,6 +28,7 @@ from preflight.local_head import LocalHead
 from preflight.target import CLIENT_PORT
 from tests.conftest import run_cli, started
 from tests.json_contract import assert_valid
+from tests.real_runs import run
 
 pytestmark = pytest.mark.live
 
@@ -70,7 +71,7 @@ def real(args: Sequence[str], env_extra: Optional[Dict[str, str]] = None, prefix
     """Run the plain driver in a child Python of the same environment."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update({"RAY_USAGE_STATS_ENABLED": "0"}, **(env_extra or {}))
-    return subprocess.run([*prefix, sys.executable, "-c", _REAL, *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return run([*prefix, sys.executable, "-c", _REAL, *args], f"the plain driver with {' '.join(args)}", env=env, timeout=timeout)
 
 
 def worked(proc: subprocess.CompletedProcess) -> bool:

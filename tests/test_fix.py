@@ -29,6 +29,8 @@ from preflight.model import Report, Result, Status
 from preflight.testing import closed_port
 from tests import seed_workflow
 from tests.conftest import started
+from tests.real_runs import marked
+from tests.real_runs import run_seed as run_seed_workflow
 from tests.worlds import BY_ID, CACHE, SERVER, Env, child_env, find_python, provision_each, unavailable
 
 KERNEL = "ray-2.2.0-py3.8"
@@ -315,17 +317,7 @@ def _run_fix(world: Env, args: List[str], place: Path, timeout: float = 1500) ->
 
 
 def _seed(python: str, address: str) -> Dict[str, Any]:
-    done = subprocess.run([python, seed_workflow.__file__, address, "10000", "2"], capture_output=True, text=True, timeout=300,
-                          env=child_env(), cwd=str(CACHE))
-    return _marked(done.stdout, seed_workflow.MARKER) or {"ok": False, "error": done.stderr[-2000:]}
-
-
-def _marked(text: str, marker: str) -> Optional[Dict[str, Any]]:
-    for line in reversed(text.splitlines()):
-        if line.startswith(marker):
-            found: Dict[str, Any] = json.loads(line[len(marker):])
-            return found
-    return None
+    return run_seed_workflow(python, address, "10000", "2", timeout=300, env=child_env(), cwd=str(CACHE))
 
 
 @pytest.fixture(scope="module")
@@ -404,7 +396,7 @@ def test_the_kernel_is_registered_and_a_notebook_on_it_runs_the_seed_workflow(
                    resources={"metadata": {"path": str(place)}}).execute()
     took = time.monotonic() - t0
     text = "".join(o.get("text", "") for o in notebook.cells[0].outputs if o.get("output_type") == "stream")
-    seed = _marked(text, seed_workflow.MARKER)
+    seed = marked(text, seed_workflow.MARKER)
     assert seed is not None, notebook.cells[0].outputs
     assert seed["ok"] and seed["executable"] == python, seed
     assert took < 120, took

@@ -31,8 +31,9 @@ import pytest
 from preflight.checks.client import WAYS_OUT
 from preflight.local_head import LocalHead
 from preflight.net import http_get
-from tests import seed_workflow
 from tests.facts import ALL_CHECKS, expected_on_a_healthy_head
+from tests.real_runs import marked, run
+from tests.real_runs import run_seed as run_seed_workflow
 from tests.worlds import BY_ID, CACHE, ROOT, SCENARIOS, SERVER, Env, Scenario, child_env, world_env
 
 pytestmark = [pytest.mark.live, pytest.mark.fy23q2, pytest.mark.timeout(1800)]
@@ -101,38 +102,28 @@ class Run:
 
 
 def _last_json(text: str, marker: str) -> Dict[str, Any]:
-    for line in reversed(text.splitlines()):
-        if line.startswith(marker):
-            loaded: Dict[str, Any] = json.loads(line[len(marker):])
-            return loaded
-    raise AssertionError(f"no {marker!r} line in:\n{text[-3000:]}")
+    found = marked(text, marker)
+    if found is None:
+        raise AssertionError(f"no {marker!r} line in:\n{text[-3000:]}")
+    return found
 
 
 def run_seed(env: Env, head: LocalHead, timeout: float = 180.0) -> Dict[str, Any]:
-    t0 = time.monotonic()
-    try:
-        proc = subprocess.run([env.python, seed_workflow.__file__, head.address], capture_output=True, text=True,
-                              timeout=timeout, env=child_env(), cwd=str(CACHE))
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "stage": "hang", "error": f"no answer within {timeout:.0f} s", "wall_s": time.monotonic() - t0}
-    if seed_workflow.MARKER not in proc.stdout:
-        return {"ok": False, "stage": "crash", "error": f"exit {proc.returncode}: {proc.stderr.strip()[-300:]}",
-                "wall_s": time.monotonic() - t0}
-    return _last_json(proc.stdout, seed_workflow.MARKER)
+    return run_seed_workflow(env.python, head.address, timeout=timeout, env=child_env(), cwd=str(CACHE))
 
 
 def run_tool(env: Env, head: LocalHead) -> Tuple[Dict[str, Any], int, float, Dict[str, Any], float]:
     args = ["--address", head.address, "--dashboard-url", head.dashboard_url, "--gcs-address", head.gcs_address]
     t0 = time.monotonic()
-    cli = subprocess.run([env.bin("ray-preflight"), "--format", "json", *args], capture_output=True, text=True,
-                         timeout=300, env=child_env(), cwd=str(CACHE))
+    cli = run([env.bin("ray-preflight"), "--format", "json", *args], f"ray-preflight in {env.name}", timeout=300,
+              env=child_env(), cwd=str(CACHE))
     cli_s = time.monotonic() - t0
     assert cli.returncode in (0, 1), cli.stdout + cli.stderr
     assert "Traceback" not in cli.stderr, cli.stderr
     kwargs = {"address": head.address, "dashboard_url": head.dashboard_url, "gcs_address": head.gcs_address}
     t0 = time.monotonic()
-    api = subprocess.run([env.python, "-c", API, json.dumps(kwargs)], capture_output=True, text=True, timeout=300,
-                         env=child_env(), cwd=str(CACHE))
+    api = run([env.python, "-c", API, json.dumps(kwargs)], f"preflight.check() in {env.name}", timeout=300, env=child_env(),
+              cwd=str(CACHE))
     api_s = time.monotonic() - t0
     assert api.returncode == 0, api.stdout + api.stderr
     return json.loads(cli.stdout), cli.returncode, cli_s, _last_json(api.stdout, "API-REPORT "), api_s

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +34,8 @@ import pytest
 
 from preflight.local_head import LocalHead
 from preflight.ray_security import TLS_EXPORTS, TLS_VARIABLES
-from tests import seed_workflow
+from tests.real_runs import run
+from tests.real_runs import run_seed as run_seed_workflow
 from tests.tls_certs import OPENSSL, Pki, machine_addresses, tls_environment
 from tests.worlds import CACHE, ROOT, SERVER, Env, child_env, world_env
 
@@ -126,7 +126,7 @@ def _environment(variables: Dict[str, str]) -> Dict[str, str]:
 def run_tool(client: Env, head: LocalHead, address: str, env: Dict[str, str]) -> Tuple[Dict[str, Any], int, float]:
     args = ["--address", address, "--dashboard-url", head.dashboard_url, "--gcs-address", head.gcs_address, "--format", "json"]
     t0 = time.monotonic()
-    done = subprocess.run([client.bin("ray-preflight"), *args], capture_output=True, text=True, timeout=300, env=env, cwd=str(CACHE))
+    done = run([client.bin("ray-preflight"), *args], f"ray-preflight against {address}", timeout=300, env=env, cwd=str(CACHE))
     took = time.monotonic() - t0
     assert done.returncode in (0, 1), done.stdout + done.stderr
     assert "Traceback" not in done.stderr, done.stderr
@@ -134,17 +134,7 @@ def run_tool(client: Env, head: LocalHead, address: str, env: Dict[str, str]) ->
 
 
 def run_seed(client: Env, address: str, env: Dict[str, str]) -> Dict[str, Any]:
-    t0 = time.monotonic()
-    try:
-        done = subprocess.run([client.python, seed_workflow.__file__, address], capture_output=True, text=True, timeout=SEED_TIMEOUT_S,
-                              env=env, cwd=str(CACHE))
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "stage": "hang", "error": f"no answer within {SEED_TIMEOUT_S:.0f} s", "wall_s": time.monotonic() - t0}
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith(seed_workflow.MARKER):
-            found: Dict[str, Any] = json.loads(line[len(seed_workflow.MARKER):])
-            return found
-    return {"ok": False, "stage": "crash", "error": f"exit {done.returncode}: {done.stderr.strip()[-300:]}", "wall_s": time.monotonic() - t0}
+    return run_seed_workflow(client.python, address, timeout=SEED_TIMEOUT_S, env=env, cwd=str(CACHE))
 
 
 def run_all(client: Env, head: LocalHead, plans: Dict[str, Tuple[str, Dict[str, str]]]) -> Dict[str, Run]:

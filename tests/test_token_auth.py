@@ -20,8 +20,9 @@ from typing import Any, Dict, Iterator, Tuple
 import pytest
 
 from preflight.local_head import LocalHead
-from tests import seed_workflow
 from tests.conftest import started
+from tests.real_runs import run
+from tests.real_runs import run_seed as run_seed_workflow
 
 TOKEN = "rpf-token-4f1c2b9e8d7a6c5b4a39281706f5e4d3"
 WRONG = "rpf-wrong-0123456789abcdef0123456789abcdef"
@@ -42,21 +43,12 @@ def _tool(head: LocalHead, env: Dict[str, str], fmt: str = "json") -> Tuple[subp
     args = ["--address", head.address, "--dashboard-url", head.dashboard_url, "--gcs-address", head.gcs_address,
             "--format", fmt, "--timeout", "120"]
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "preflight", *args], capture_output=True, text=True, env=env, timeout=240)
+    proc = run([sys.executable, "-m", "preflight", *args], "ray-preflight against the token head", env=env, timeout=240)
     return proc, time.monotonic() - t0
 
 
 def _seed(head: LocalHead, env: Dict[str, str]) -> Dict[str, Any]:
-    t0 = time.monotonic()
-    try:
-        proc = subprocess.run([sys.executable, seed_workflow.__file__, head.address, "1000", "2"], capture_output=True,
-                              text=True, env=env, timeout=120)
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "stage": "hang", "wall_s": time.monotonic() - t0}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(seed_workflow.MARKER):
-            return dict(json.loads(line[len(seed_workflow.MARKER):]))
-    return {"ok": False, "stage": "crash", "error": proc.stderr[-500:], "wall_s": time.monotonic() - t0}
+    return run_seed_workflow(sys.executable, head.address, "1000", "2", timeout=120, env=env)
 
 
 def _clients(home: Path) -> Dict[str, Dict[str, str]]:
