@@ -158,11 +158,13 @@ class Redactor:
 
     def value(self, data: Any, file: str, where: str = "$") -> Any:
         """A copy of JSON-like ``data`` with secrets masked: by the text rules in every string, and whole values under
-        secret-looking keys. Keys are kept (they are names, and the reader needs to see what was hidden)."""
+        secret-looking keys. Keys are kept (they are names, and the reader needs to see what was hidden), except that a
+        known secret used as a key (a label, an env_vars name) is masked in it, and in the path recorded for it."""
         if isinstance(data, dict):
             out: Dict[str, Any] = {}
             named = _env_pair(data)
-            for key, item in data.items():
+            for given, item in data.items():
+                key = self._known_in_key(given, file, where)
                 path = f"{where}.{key}" if _plain(key) else f"{where}[{key!r}]"
                 if named is not None and key == "value" and isinstance(item, str) and item:
                     out[key] = MASK
@@ -178,6 +180,15 @@ class Redactor:
         if isinstance(data, str):
             return self.text(data, file, where)
         return data
+
+    def _known_in_key(self, key: Any, file: str, where: str) -> Any:
+        if not isinstance(key, str):
+            return key
+        for secret in sorted(self.known, key=len, reverse=True):
+            if secret in key:
+                key = key.replace(secret, MASK)
+                self._record(file, f"a key in {where}", self.known[secret])
+        return key
 
     def lines(self, text: str, file: str) -> str:
         """A log or other text, scrubbed line by line so each masking is recorded with its line number

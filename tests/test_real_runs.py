@@ -11,9 +11,12 @@ from typing import Callable, Iterator, List, Tuple
 
 import pytest
 
-from tests.real_runs import HEAD_HICCUP, hiccup_log, once_more_after_a_hiccup
+from tests.real_runs import HEAD_HICCUPS, hiccup_log, once_more_after_a_hiccup
 
-RAY_SAYS = f"RuntimeError: {HEAD_HICCUP}. See ray_client_server_23999.err for detailed logs."
+RAY_SAYS = f"RuntimeError: {HEAD_HICCUPS[0]}. See ray_client_server_23999.err for detailed logs."
+#: What a session that landed on another head's per-client server gets (measured with two heads on one machine).
+CROSSED = ("ConnectionAbortedError: Initialization failure from server:\n"
+           "Call to `ray.init()` on the server failed with: Perhaps you called ray.init twice by accident?")
 
 
 @pytest.fixture
@@ -45,7 +48,7 @@ def test_a_hiccup_is_run_once_more_and_the_warning_carries_the_lost_servers_log(
         assert once_more_after_a_hiccup(run, str, "the plain driver") == "RESULT 42"
     assert len(calls) == 2
     message = str(caught[0].message)
-    assert message.startswith("the plain driver: the head could not start a Ray Client server")
+    assert message.startswith("the plain driver: the head lost the Ray Client server of its session (Starting Ray client server failed)")
     assert "Address already in use" in message and str(head_logs) in message
 
 
@@ -64,4 +67,11 @@ def test_any_other_failure_is_returned_at_once_without_a_warning(recwarn: pytest
 
 def test_the_log_is_said_to_be_gone_when_no_head_holds_it() -> None:
     assert hiccup_log(RAY_SAYS.replace("23999", "23998")) == "(ray_client_server_23998.err is no longer on disk)"
-    assert hiccup_log(HEAD_HICCUP) == "(Ray named no log)"
+    assert hiccup_log(HEAD_HICCUPS[0]) == "(Ray named no log)"
+
+
+def test_a_session_that_landed_on_another_heads_server_is_run_once_more_too() -> None:
+    calls, run = _runs(CROSSED, "RESULT 42")
+    with pytest.warns(RuntimeWarning, match=r"ray.init twice by accident\?\); running it once more. \(Ray named no log\)"):
+        assert once_more_after_a_hiccup(run, str, "the seed workflow") == "RESULT 42"
+    assert len(calls) == 2

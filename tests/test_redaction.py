@@ -8,7 +8,7 @@ import string
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from preflight.errors import UsageError
@@ -114,6 +114,7 @@ _secret = st.text(alphabet=string.ascii_letters + string.digits + "-_./+=@:", mi
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=_json, secret=_secret, before=st.text(max_size=20), after=st.text(max_size=20))
+@example(data={"00000A": None}, secret="00000A", before="", after="")  # a secret used as a key once came out
 def test_a_known_secret_never_survives_and_the_output_stays_json(data: Any, secret: str, before: str, after: str) -> None:
     redactor = Redactor()
     redactor.add_environment({"PLANTED_TOKEN": secret})
@@ -121,6 +122,17 @@ def test_a_known_secret_never_survives_and_the_output_stays_json(data: Any, secr
     out = redactor.value(planted, "f.json")
     text = json.dumps(out)
     assert secret not in text
+    assert secret not in json.dumps(redactor.summary())  # nor in the list of what was masked where
     assert json.loads(text) == out
     assert len(redactor.entries) >= 2
     assert secret not in redactor.lines(f"{before}{secret}{after}\n{data}\n", "f.log")
+
+
+def test_a_known_secret_used_as_a_key_is_masked_in_the_key_and_in_the_recorded_path() -> None:
+    token = "rpf-label-7c1e9a2b5d"
+    redactor = Redactor()
+    redactor.add_environment({"RAY_AUTH_TOKEN": token})
+    out = redactor.value({"labels": {token: "team-a", f"x-{token}": "b", "team": "finance"}}, "cluster.json")
+    assert out == {"labels": {MASK: "team-a", f"x-{MASK}": "b", "team": "finance"}}
+    recorded = json.dumps(redactor.summary())
+    assert token not in recorded and "a key in $.labels" in recorded
