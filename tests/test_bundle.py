@@ -28,6 +28,8 @@ from tests.bundles import Page, open_bundle, rendered_dom
 from tests.conftest import run_cli
 from tests.json_contract import assert_valid
 
+pytestmark = pytest.mark.live  # a real Ray head for the module
+
 NS = "kuberay"
 SPEC = ClusterSpec()
 HEAD_POD, OPERATOR_POD = head_pod(SPEC)["metadata"]["name"], operator_pod(SPEC)["metadata"]["name"]

@@ -37,6 +37,8 @@ from tests.conftest import run_cli
 from tests.facts import dashboard_facts
 from tests.ingress import HEADER, Ingress
 
+pytestmark = pytest.mark.live  # a real Ray head for the module
+
 USER = "alice"
 #: Percent-encoded in the URL (RFC 3986): '/', '@', ':' and '%' in a password are legal once encoded.
 PASSWORD = "pl4nted/p@ss:w0rd%9"

@@ -96,6 +96,7 @@ def test_settings_file_then_environment_then_flags(tmp_path: Path) -> None:
     assert typo.returncode == 2 and "ray-preflight.toml: adress: unknown key" in typo.stderr
 
 
+@pytest.mark.live
 def test_plugins_join_the_registry_and_a_broken_one_is_one_error(worlds: Dict[str, Any], ray_head: Any) -> None:
     """The example plugin and a broken one, pip-installed into a world that has the tool (no Ray needed)."""
     env = world_env(worlds, "default-no-ray")

@@ -24,6 +24,8 @@ from tests.conftest import started
 from tests.real_runs import run
 from tests.real_runs import run_seed as run_seed_workflow
 
+pytestmark = pytest.mark.live  # a real Ray head for the module
+
 TOKEN = "rpf-token-4f1c2b9e8d7a6c5b4a39281706f5e4d3"
 WRONG = "rpf-wrong-0123456789abcdef0123456789abcdef"
 
