@@ -146,10 +146,7 @@ class Redactor:
         """``value`` with every secret in it masked; each masking is recorded against ``file`` and ``where``."""
         if not value or MASK == value:
             return value
-        for secret in sorted(self.known, key=len, reverse=True):
-            if secret in value:
-                value = value.replace(secret, MASK)
-                self._record(file, where, self.known[secret])
+        value = self._known(value, file, where)
         for rule, pattern, group in _SHAPES:
             value = self._sub(pattern, group, value, rule, file, where)
         for rule, pattern in self.patterns:
@@ -164,7 +161,7 @@ class Redactor:
             out: Dict[str, Any] = {}
             named = _env_pair(data)
             for given, item in data.items():
-                key = self._known_in_key(given, file, where)
+                key = self._known(given, file, f"a key in {where}") if isinstance(given, str) else given
                 path = f"{where}.{key}" if _plain(key) else f"{where}[{key!r}]"
                 if named is not None and key == "value" and isinstance(item, str) and item:
                     out[key] = MASK
@@ -181,14 +178,13 @@ class Redactor:
             return self.text(data, file, where)
         return data
 
-    def _known_in_key(self, key: Any, file: str, where: str) -> Any:
-        if not isinstance(key, str):
-            return key
+    def _known(self, value: str, file: str, where: str) -> str:
+        """``value`` with every remembered secret in it masked, longest first."""
         for secret in sorted(self.known, key=len, reverse=True):
-            if secret in key:
-                key = key.replace(secret, MASK)
-                self._record(file, f"a key in {where}", self.known[secret])
-        return key
+            if secret in value:
+                value = value.replace(secret, MASK)
+                self._record(file, where, self.known[secret])
+        return value
 
     def lines(self, text: str, file: str) -> str:
         """A log or other text, scrubbed line by line so each masking is recorded with its line number
