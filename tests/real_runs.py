@@ -5,10 +5,11 @@ A head's hiccup is run once more, visibly. Two Ray heads on one machine hand out
 (23000 up, in order) and gRPC binds them with SO_REUSEPORT, so when sessions start on both at the same moment, a
 session can lose its server or land on the other head's: "Starting Ray client server failed", "Perhaps you called
 ray.init twice by accident?", or the proxier's ``psutil.ZombieProcess``. Measured with two heads and sessions started
-in pairs: 4 of 24 failed so. The suite runs one head at a time, but something else on the machine may not. That says
-nothing about the verdict under test, so wherever the suite runs something against a head (the tool, a user's script,
-the seed workflow) a run that shows one of these is repeated once, with a warning carrying the lost server's log.
-A failure that repeats is judged as it is.
+in pairs: 4 of 24 failed so. The suite runs one head at a time, yet a head's first sessions just after it started
+have failed the same way (once in a full run: ``--local``'s own head). That says nothing about the verdict under
+test, so wherever the suite runs something against a head (the tool, a user's script, the seed workflow) a failed
+run that shows one of these is repeated once, with a warning carrying the lost server's log. A failure that repeats
+is judged as it is.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def hiccup_log(output: str, limit: int = 2000) -> str:
 
 
 def once_more_after_a_hiccup(run: Callable[[], T], output: Callable[[T], str], what: str) -> T:
-    """``run()``; when its output shows a head's hiccup, warn (with the lost server's log) and return a second run."""
+    """``run()``; when it failed and its output shows a head's hiccup, warn (with the lost server's log) and return a
+    second run. ``output`` gives a failed run's output, and "" for a run that worked (the tool's report of a run that
+    worked may quote a hiccup its own ``ray.init`` retry got past)."""
     first = run()
     text = output(first)
     said = next((words for words in HEAD_HICCUPS if words in text), None)
@@ -74,14 +77,15 @@ class RealRun:
 def run(argv: Sequence[str], what: str, **options: Any) -> "subprocess.CompletedProcess[str]":
     """``subprocess.run(argv)`` with its output captured as text; once more after a head's hiccup."""
     return once_more_after_a_hiccup(lambda: subprocess.run(list(argv), capture_output=True, text=True, **options),
-                                    lambda done: done.stdout + done.stderr, what)
+                                    lambda done: done.stdout + done.stderr if done.returncode else "", what)
 
 
 def run_real(argv: List[str], timeout: float, cwd: Optional[str] = None, env_extra: Optional[Dict[str, str]] = None,
              python: Optional[str] = None) -> RealRun:
     """``python argv...`` in ``cwd``; stopped (SIGINT, then SIGKILL to its group) after ``timeout`` seconds; once more
     after a head's hiccup."""
-    return once_more_after_a_hiccup(lambda: _run_real(argv, timeout, cwd, env_extra, python), lambda run: run.output,
+    return once_more_after_a_hiccup(lambda: _run_real(argv, timeout, cwd, env_extra, python),
+                                    lambda real: real.output if (real.ended, real.code) != ("finished", 0) else "",
                                     f"the real run of {' '.join(argv)[:80]}")
 
 
@@ -112,7 +116,8 @@ def run_seed(python: str, address: str, *args: str, timeout: float, env: Optiona
              cwd: Optional[str] = None) -> Dict[str, Any]:
     """The platform's seed workflow (``tests/seed_workflow.py``) with ``python`` against ``address``: its result line,
     or ``ok: False`` with the ``stage`` (``hang``: no answer within ``timeout``; ``crash``: no result line)."""
-    return once_more_after_a_hiccup(lambda: _run_seed(python, [address, *args], timeout, env, cwd), json.dumps,
+    return once_more_after_a_hiccup(lambda: _run_seed(python, [address, *args], timeout, env, cwd),
+                                    lambda found: "" if found.get("ok") else json.dumps(found),
                                     f"the seed workflow against {address}")
 
 

@@ -1,17 +1,19 @@
-"""The suite's rule for a head's hiccup (tests/real_runs.py): a run whose output shows that the head could not start
+"""The suite's rule for a head's hiccup (tests/real_runs.py): a failed run whose output shows that the head could not start
 a Ray Client server is repeated once, with a warning that carries that server's log; anything else is returned as
 it is, and a hiccup that repeats is the answer."""
 
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator, List, Tuple
 
 import pytest
 
-from tests.real_runs import HEAD_HICCUPS, hiccup_log, once_more_after_a_hiccup
+from tests.real_runs import HEAD_HICCUPS, hiccup_log, once_more_after_a_hiccup, run
 
 RAY_SAYS = f"RuntimeError: {HEAD_HICCUPS[0]}. See ray_client_server_23999.err for detailed logs."
 #: What a session that landed on another head's per-client server gets (measured with two heads on one machine).
@@ -75,3 +77,16 @@ def test_a_session_that_landed_on_another_heads_server_is_run_once_more_too() ->
     with pytest.warns(RuntimeWarning, match=r"ray.init twice by accident\?\); running it once more. \(Ray named no log\)"):
         assert once_more_after_a_hiccup(run, str, "the seed workflow") == "RESULT 42"
     assert len(calls) == 2
+
+
+
+@pytest.mark.parametrize("code, runs", [(0, 1), (1, 2)])
+def test_a_child_that_quotes_a_hiccup_is_run_again_only_when_it_failed(tmp_path: Path, code: int, runs: int) -> None:
+    """A child that worked may still quote a hiccup (the tool's report of the ``ray.init`` retry it got past): kept."""
+    count = tmp_path / "runs"
+    child = f"open({str(count)!r}, 'a').write('x'); print('psutil.ZombieProcess: PID still exists'); raise SystemExit({code})"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        done = run([sys.executable, "-c", child], "a child")
+    assert done.returncode == code and count.read_text() == "x" * runs
+    assert len(caught) == runs - 1
