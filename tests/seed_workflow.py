@@ -53,7 +53,9 @@ def run(address, size, tasks):
         ray.shutdown()
         out["stage"] = "done"
     except BaseException as exc:  # noqa: BLE001 - the outcome is the result
-        out["error"] = f"{type(exc).__name__}: {exc}"[:1000]
+        error = f"{type(exc).__name__}: {exc}"
+        # its first line names the failure; a server-side traceback ends with the cause
+        out["error"] = error if len(error) <= 1000 else f"{error[:300]} ... {error[-700:]}"
         if out["stage"] == "init":
             out["init_s"] = time.perf_counter() - t0
     out["wall_s"] = time.perf_counter() - t0
