@@ -1,6 +1,6 @@
-"""The suite's rule for a head's hiccup (tests/real_runs.py): a failed run whose output shows that the head could not start
-a Ray Client server is repeated once, with a warning that carries that server's log; anything else is returned as
-it is, and a hiccup that repeats is the answer."""
+"""The suite's rule for a head's hiccup (tests/real_runs.py): a failed run whose output shows that the head lost the
+Ray Client server of its session is repeated once, with a warning that carries that server's log; anything else is
+returned as it is, and a hiccup that repeats is the answer."""
 
 from __future__ import annotations
 
@@ -37,17 +37,17 @@ def head_logs() -> Iterator[Path]:
 def _runs(*outputs: str) -> Tuple[List[str], Callable[[], str]]:
     calls: List[str] = []
 
-    def run() -> str:
+    def one() -> str:
         calls.append(outputs[len(calls)])
         return calls[-1]
 
-    return calls, run
+    return calls, one
 
 
 def test_a_hiccup_is_run_once_more_and_the_warning_carries_the_lost_servers_log(head_logs: Path) -> None:
-    calls, run = _runs(RAY_SAYS, "RESULT 42")
+    calls, attempt = _runs(RAY_SAYS, "RESULT 42")
     with pytest.warns(RuntimeWarning, match="running it once more") as caught:
-        assert once_more_after_a_hiccup(run, str, "the plain driver") == "RESULT 42"
+        assert once_more_after_a_hiccup(attempt, str, "the plain driver") == "RESULT 42"
     assert len(calls) == 2
     message = str(caught[0].message)
     assert message.startswith("the plain driver: the head lost the Ray Client server of its session (Starting Ray client server failed)")
@@ -55,15 +55,15 @@ def test_a_hiccup_is_run_once_more_and_the_warning_carries_the_lost_servers_log(
 
 
 def test_a_hiccup_that_repeats_is_the_answer(head_logs: Path) -> None:
-    calls, run = _runs(RAY_SAYS, RAY_SAYS, "RESULT 42")
+    calls, attempt = _runs(RAY_SAYS, RAY_SAYS, "RESULT 42")
     with pytest.warns(RuntimeWarning):
-        assert once_more_after_a_hiccup(run, str, "the plain driver") == RAY_SAYS
+        assert once_more_after_a_hiccup(attempt, str, "the plain driver") == RAY_SAYS
     assert len(calls) == 2  # once more, not until it works
 
 
 def test_any_other_failure_is_returned_at_once_without_a_warning(recwarn: pytest.WarningsRecorder) -> None:
-    calls, run = _runs("ModuleNotFoundError: No module named 'helpers'", "RESULT 42")
-    assert once_more_after_a_hiccup(run, str, "the user's script") == "ModuleNotFoundError: No module named 'helpers'"
+    calls, attempt = _runs("ModuleNotFoundError: No module named 'helpers'", "RESULT 42")
+    assert once_more_after_a_hiccup(attempt, str, "the user's script") == "ModuleNotFoundError: No module named 'helpers'"
     assert len(calls) == 1 and not recwarn.list
 
 
@@ -73,9 +73,9 @@ def test_the_log_is_said_to_be_gone_when_no_head_holds_it() -> None:
 
 
 def test_a_session_that_landed_on_another_heads_server_is_run_once_more_too() -> None:
-    calls, run = _runs(CROSSED, "RESULT 42")
+    calls, attempt = _runs(CROSSED, "RESULT 42")
     with pytest.warns(RuntimeWarning, match=r"ray.init twice by accident\?\); running it once more. \(Ray named no log\)"):
-        assert once_more_after_a_hiccup(run, str, "the seed workflow") == "RESULT 42"
+        assert once_more_after_a_hiccup(attempt, str, "the seed workflow") == "RESULT 42"
     assert len(calls) == 2
 
 
