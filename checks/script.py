@@ -248,17 +248,55 @@ def _crowds(launches: List[Dict[str, Any]], ray: Dict[str, Any],
     return actors, tasks, unknown
 
 
+def _bundle_text(bundle: Dict[str, Any]) -> str:
+    return "{" + ", ".join(f"{name}: {formatted(float(amount))}" for name, amount in bundle.items()) + "}"
+
+
+def _placed(group: Dict[str, Any], ray: Dict[str, Any], kube: Optional[Dict[str, Any]],
+            biggest: Dict[str, float]) -> Tuple[Optional[str], Optional[str]]:
+    """Why a placement group with literal bundles can never be placed (it then waits forever, and so does every task and
+    actor scheduled into it), or why that cannot be told: (never, unsure)."""
+    bundles = [as_dict(b) for b in as_list(group.get("bundles"))]
+    strategy = str(group.get("strategy") or "PACK")
+    name = f"the placement group ({where(group)}, {len(bundles)} bundle{'s' if len(bundles) != 1 else ''}, {strategy})"
+    totals: Dict[str, float] = {}
+    for bundle in bundles:
+        for key, amount in _asks({"resources": bundle}).items():
+            totals[key] = totals.get(key, 0.0) + amount
+            if biggest.get(key, 0.0) < amount:
+                has = biggest.get(key, 0.0)
+                why = f"the largest node has {_shown(key, has)}" if has else f"no node type offers {_shown(key, amount)}"
+                text = f"{name} has a bundle {_bundle_text(bundle)}: {why}"
+                return (None, text) if kube is None and ray["autoscaler"] == "node types" else (text, None)
+    if strategy == "STRICT_PACK":  # every bundle on one node
+        over = [key for key, total in totals.items() if total > biggest.get(key, 0.0)]
+        if over:
+            text = (f"{name} puts all its bundles on one node: {', '.join(_shown(k, totals[k]) for k in over)}; the largest node "
+                    f"has {', '.join(_shown(k, biggest.get(k, 0.0)) for k in over)}")
+            return (None, text) if kube is None and ray["autoscaler"] == "node types" else (text, None)
+        return None, None
+    most, source = _at_most(ray, kube)
+    over = [key for key in ("CPU", "GPU") if key in totals and totals[key] > _or_endless(most[key])]
+    if over:
+        return (f"{name} asks for {', '.join(_shown(k, totals[k]) for k in over)} in all; the cluster can have at most "
+                f"{', '.join(_shown(k, most[k] or 0.0) for k in over)} ({source})"), None
+    return None, None
+
+
 @check("script-resources", "Every task's and actor's request fits a node", opt_in=True)
 def script_resources(script, dashboard, kuberay=None) -> Outcome:  # type: ignore[no-untyped-def]
     """Literal num_cpus, num_gpus, memory and resources of @ray.remote and .options against the largest node there can be;
-    tasks and actors launched in loops of literal length against the most the whole cluster can have at once."""
+    tasks and actors launched in loops of literal length, and placement groups' literal bundles, against the most the
+    whole cluster can have at once."""
     problem = script_problem(script)
     if problem:
         return problem
     requests = dicts(script.get("remote_requests"))
+    groups = dicts(script.get("placement_groups"))
     not_judged = [f"{r.get('target')} ({where(r)}): {', '.join(texts(r.get('not_judged')))}" for r in requests if texts(r.get("not_judged"))]
-    details: Dict[str, Any] = {"requests": len(requests), "not_judged": not_judged}
-    if not requests:
+    not_judged += [f"the placement group ({where(g)}): {', '.join(texts(g.get('not_judged')))}" for g in groups if texts(g.get("not_judged"))]
+    details: Dict[str, Any] = {"requests": len(requests), "placement_groups": len(groups), "not_judged": not_judged}
+    if not requests and not groups:
         return passed("the script defines no Ray tasks or actors with resource requests", **details)
     ray = ray_view(dashboard)
     if not ray["readable"]:
@@ -276,11 +314,22 @@ def script_resources(script, dashboard, kuberay=None) -> Outcome:  # type: ignor
             has = biggest.get(name, 0.0)
             text += f"; the largest node has {_shown(name, has)}" if has else f"; no node type offers {_shown(name, amount)}"
             (unsure if (kube is None and ray["autoscaler"] == "node types") else never).append(text)
+    unplaced: List[str] = []
+    for group in groups:
+        if group.get("bundles") is None:
+            continue
+        cannot, unknown_fit = _placed(group, ray, kube, biggest)
+        unplaced += [cannot] if cannot else []
+        unsure += [unknown_fit] if unknown_fit else []
     tail = f" (not judged, not literals: {'; '.join(not_judged)})" if not_judged else ""
-    if never:
-        return failed(f"would wait forever: {'; '.join(never)}{tail}",
-                      "lower the request, or ask the platform team for a worker group that offers it"
-                      + (" (a GPU group: nvidia.com/gpu limits)" if any("GPU" in n for n in never) else ""), **details)
+    if never or unplaced:
+        remedy = "lower the request, or ask the platform team for a worker group that offers it" if never else ""
+        if unplaced:
+            remedy += ("; " if remedy else "") + "ask for fewer or smaller bundles, or ask the platform team for a larger worker group"
+        summary = "; ".join(never + [f"{text}: it is never placed, and what is scheduled into it never runs" for text in unplaced])
+        return failed(f"would wait forever: {summary}{tail}",
+                      remedy + (" (a GPU group: nvidia.com/gpu limits)" if any("GPU" in n for n in never + unplaced) else ""),
+                      **details)
     if unsure:
         return warned(f"no node now offers it: {'; '.join(unsure)}; whether the autoscaler can add one needs Kubernetes access{tail}",
                       "rerun where kubectl works, or ask the platform team which worker groups exist", **details)
@@ -291,7 +340,10 @@ def script_resources(script, dashboard, kuberay=None) -> Outcome:  # type: ignor
                       "create fewer actors or ask each for less, or ask the platform team for a larger worker group "
                       "(maxReplicas, or bigger pods)", **details)
     offers = ", ".join(_shown(k, v) for k, v in sorted(biggest.items()) if k in ("CPU", "GPU"))
-    summary = f"all {len(requests)} request(s) fit the largest node ({offers})"
+    judged = [g for g in groups if g.get("bundles") is not None]
+    parts = [f"all {len(requests)} request(s) fit the largest node ({offers})"] if requests else []
+    parts += [f"{len(judged)} placement group(s) can be placed"] if judged else []
+    summary = "; ".join(parts) or "nothing the source gives literally to judge"
     if waves:  # tasks queue for a free CPU and run when one is: Ray's normal way, slower than all at once
         summary += f"; {'; '.join(waves)}"
     if not_judged:

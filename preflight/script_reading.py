@@ -77,7 +77,7 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 _IMPORT_ERRORS = frozenset(("ImportError", "ModuleNotFoundError", "Exception", "BaseException"))
 _JUDGED_NUMBERS = ("num_cpus", "num_gpus", "memory")
-_CALL_ATTRIBUTES = frozenset(("remote", "init", "options", "import_module"))
+_CALL_ATTRIBUTES = frozenset(("remote", "init", "options", "import_module", "placement_group"))
 _NEVER_THIRD_PARTY = frozenset(("__future__", "__main__"))
 _TRY_TYPES: Tuple[type, ...] = tuple(t for t in (ast.Try, getattr(ast, "TryStar", None)) if t is not None)
 _TEXT_LIMIT = 160
@@ -126,6 +126,10 @@ def read_script(path: str, max_bytes: int = 20_000_000) -> Dict[str, Any]:
                       the loops around it: ``for _ in range(8)``, ``[... for x in (1, 2, 3)]``), None when a loop's
                       length is known only at run time (``loops`` then names that loop); ``num_cpus``/``num_gpus``
                       are the literal ``.options`` values over the decorator's, None for Ray's default
+        placement_groups  [{"line", "cell", "bundles", "strategy", "not_judged"}]: each ``placement_group(...)`` from
+                      ``ray.util``; ``bundles`` is the literal list of ``{resource: amount}`` (``[{"CPU": 1}] * 4`` and
+                      ``[{...} for _ in range(4)]`` included), None when known only at run time; ``strategy`` is the
+                      literal one ("PACK" when not given), None when not a literal; ``not_judged`` names what is not
     """
     absolute = os.path.abspath(path) if path else ""
     kind = "notebook" if absolute.lower().endswith(".ipynb") else "python"
@@ -142,7 +146,7 @@ def read_script(path: str, max_bytes: int = 20_000_000) -> Dict[str, Any]:
 def _empty(absolute: str, kind: str) -> Dict[str, Any]:
     return {"path": absolute, "kind": kind, "lines": 0, "cells": 0 if kind == "notebook" else None, "error": None,
             "skipped_cells": [], "imports": [], "third_party": [], "local": [], "local_files": {}, "remote_requests": [],
-            "inits": [], "libraries": [], "launches": []}
+            "inits": [], "libraries": [], "launches": [], "placement_groups": []}
 
 
 def _display(absolute: str) -> str:
@@ -595,6 +599,13 @@ class _Reader:
             return func.attr == "init" and isinstance(func.value, ast.Name) and func.value.id in self.ray_names
         return isinstance(func, ast.Name) and func.id in self.init_names
 
+    def _is_placement_group(self, func: ast.AST) -> bool:
+        """``placement_group`` imported from Ray (``from ray.util import placement_group``), or ``ray.util.placement_group``."""
+        if isinstance(func, ast.Name):
+            return func.id == "placement_group" and "ray" in self.bound.get(func.id, ())
+        dotted = _dotted(func)
+        return bool(dotted) and dotted.endswith(".placement_group") and dotted.split(".")[0] in self.ray_names  # type: ignore[union-attr]
+
     def _is_dynamic_import(self, func: ast.AST) -> bool:
         if isinstance(func, ast.Attribute):
             return func.attr == "import_module" and isinstance(func.value, ast.Name) and func.value.id in self.importlib_names
@@ -603,6 +614,7 @@ class _Reader:
     def finish(self, folder: str, result: Dict[str, Any]) -> None:
         requests: List[Tuple[Key, Dict[str, Any]]] = []
         inits: List[Tuple[Key, Dict[str, Any]]] = []
+        groups: List[Tuple[Key, Dict[str, Any]]] = []
         consumed: Set[int] = set()
         for unit, decorator, name, target_kind in self.decorators:
             if isinstance(decorator, ast.Call) and self._is_remote(decorator.func):
@@ -629,6 +641,8 @@ class _Reader:
                 requests.append(_request(unit, call, ".options", unit.text(func.value), None, call.keywords))
             elif self._is_init(func):
                 inits.append(_init(unit, call))
+            elif self._is_placement_group(func):
+                groups.append(_placement_group(unit, call))
             elif self._is_dynamic_import(func) and call.args:
                 literal = _literal_string(call.args[0])
                 if literal:
@@ -645,6 +659,7 @@ class _Reader:
         result["libraries"] = _libraries(self.library_uses)
         result["remote_imports"] = self._remote_imports(requests)
         result["launches"] = self._launches(requests)
+        result["placement_groups"] = [entry for _, entry in sorted(groups, key=lambda item: item[0])]
         _classify(folder, self.imports, result)
 
     def _launches(self, requests: List[Tuple[Key, Dict[str, Any]]]) -> List[Dict[str, Any]]:
@@ -864,6 +879,47 @@ def _json_literal(node: ast.AST, depth: int = 0) -> Any:
     if isinstance(node, ast.JoinedStr) and all(isinstance(part, ast.Constant) for part in node.values):
         return "".join(str(part.value) for part in node.values)  # type: ignore[attr-defined]
     raise _NotLiteral()
+
+
+def _placement_group(unit: _Unit, call: ast.Call) -> Tuple[Key, Dict[str, Any]]:
+    """One ``placement_group(bundles, strategy=...)``: its literal bundles and strategy, or what is not literal."""
+    keywords = {keyword.arg: keyword.value for keyword in call.keywords if keyword.arg}
+    bundles_node = call.args[0] if call.args else keywords.get("bundles")
+    strategy_node = call.args[1] if len(call.args) > 1 else keywords.get("strategy")
+    entry: Dict[str, Any] = {"line": call.lineno, "cell": unit.cell, "bundles": None, "strategy": "PACK", "not_judged": []}
+    try:
+        entry["bundles"] = _bundles(bundles_node) if bundles_node is not None else None
+    except (_NotLiteral, RecursionError):
+        pass
+    if entry["bundles"] is None:
+        entry["not_judged"].append("bundles")
+    if strategy_node is not None:
+        entry["strategy"] = _literal_string(strategy_node)
+        if entry["strategy"] is None:
+            entry["not_judged"].append("strategy")
+    return (unit.cell or 0, call.lineno, call.col_offset), entry
+
+
+def _bundles(node: ast.AST) -> List[Dict[str, Any]]:
+    """A placement group's bundles as the source gives them: a literal list, ``[{...}] * n``, ``[{...} for _ in range(n)]``."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        for items, times in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(items, ast.List):
+                count = _number(times)
+                if isinstance(count, int) and 0 <= count <= 10_000:
+                    return _bundles(items) * count
+        raise _NotLiteral()
+    if (isinstance(node, ast.ListComp) and len(node.generators) == 1 and not node.generators[0].ifs
+            and not node.generators[0].is_async):
+        length = _length(node.generators[0].iter)
+        if length is None or length > 10_000:
+            raise _NotLiteral()
+        return _bundles(ast.List(elts=[node.elt], ctx=ast.Load())) * length
+    found = _json_literal(node)
+    if not isinstance(found, list) or not all(
+            isinstance(bundle, dict) and all(_is_number(v) for v in bundle.values()) for bundle in found):
+        raise _NotLiteral()
+    return found
 
 
 def _literal_string(node: ast.AST) -> Optional[str]:

@@ -175,6 +175,44 @@ class TestLaunchesAgainstTheWholeCluster:
         assert out.status is Status.WARN and "not judged" in out.summary and "alive" not in out.summary, out
 
 
+def grouped(bundles: Optional[List[Dict[str, Any]]], strategy: Optional[str] = "PACK", not_judged: Any = ()) -> Dict[str, Any]:
+    """The facts of a script that makes one placement group (line 7) and defines no task with a request."""
+    return {"path": "/w/train.py", "error": None, "remote_requests": [], "launches": [],
+            "placement_groups": [{"line": 7, "cell": None, "bundles": bundles, "strategy": strategy, "not_judged": list(not_judged)}]}
+
+
+class TestPlacementGroups:
+    """A placement group that can never be placed waits forever, and so does everything scheduled into it."""
+
+    def test_more_in_all_than_a_fixed_cluster_has_fails(self) -> None:
+        out = script_resources(grouped([{"CPU": 1}] * 3), dashboard_facts(status(2.0)))
+        assert out.status is Status.FAIL, out
+        assert out.summary == ("would wait forever: the placement group (line 7, 3 bundles, PACK) asks for 3 CPUs in all; the cluster "
+                               "can have at most 2 CPUs (a fixed-size cluster): it is never placed, and what is scheduled into it "
+                               "never runs")
+        assert "fewer or smaller bundles" in out.remedy
+
+    def test_one_that_fits_passes_and_is_said(self) -> None:
+        out = script_resources(grouped([{"CPU": 1}] * 2), dashboard_facts(status(2.0)))
+        assert out.status is Status.PASS and "1 placement group(s) can be placed" in out.summary, out
+
+    def test_a_bundle_no_node_offers_fails(self) -> None:
+        out = script_resources(grouped([{"CPU": 1, "GPU": 1}]), dashboard_facts(status(2.0)))
+        assert out.status is Status.FAIL and "has a bundle {CPU: 1, GPU: 1}: no node type offers 1 GPU" in out.summary, out
+        assert "nvidia.com/gpu" in out.remedy
+
+    def test_strict_pack_needs_one_node_for_all_bundles(self) -> None:
+        """Two 2-CPU bundles fit the cluster (1 + 4 × 2 CPUs) but not one node (2 CPUs) all together."""
+        kube = raycluster(True, [group("smallgroup", 0, 4, cpu="2")], head_cpus="1")
+        assert script_resources(grouped([{"CPU": 2}] * 2), dashboard_facts(status(1.0, typed=True)), kube).status is Status.PASS
+        out = script_resources(grouped([{"CPU": 2}] * 2, "STRICT_PACK"), dashboard_facts(status(1.0, typed=True)), kube)
+        assert out.status is Status.FAIL and "puts all its bundles on one node: 4 CPUs; the largest node has 2 CPUs" in out.summary, out
+
+    def test_bundles_known_only_at_run_time_are_listed_as_not_judged(self) -> None:
+        out = script_resources(grouped(None, None, ["bundles", "strategy"]), dashboard_facts(status(2.0)))
+        assert out.status is Status.WARN and "the placement group (line 7): bundles, strategy" in out.summary, out
+
+
 class TestScaleTestOnAClusterThatCannotScale:
     """``--scale-test`` makes no demand and waits for nothing when the facts show no node can ever join."""
 

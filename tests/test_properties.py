@@ -429,7 +429,10 @@ SEEDS: Dict[str, List[Any]] = {
                            "runtime_env": {"working_dir": ".", "pip": ["pydantic>=2"]}, "runtime_env_literal": True}],
                 "libraries": [{"library": "ray.data", "line": 7, "cell": None, "count": 2}],
                 "launches": [{"target": "train", "target_kind": "class", "line": 9, "cell": None, "count": 5, "loops": ["for _ in range(5)"],
-                              "num_cpus": 2, "num_gpus": None, "not_judged": []}]},
+                              "num_cpus": 2, "num_gpus": None, "not_judged": []}],
+                "placement_groups": [{"line": 10, "cell": None, "bundles": [{"CPU": 1}, {"CPU": 1, "GPU": 1}], "strategy": "STRICT_PACK",
+                                      "not_judged": []},
+                                     {"line": 11, "cell": None, "bundles": None, "strategy": None, "not_judged": ["bundles", "strategy"]}]},
                {"path": "/w/bad.py", "kind": "python", "lines": 3, "cells": None, "error": "bad.py line 3: invalid syntax",
                 "imports": [], "third_party": [], "local": [], "local_files": {}, "remote_requests": [], "inits": [], "libraries": []}],
     "runtime_envs": [{"server_ray": "2.2.0", "server_python": "3.8.18", "script_error": None, "judged": [

@@ -202,9 +202,11 @@ def test_script_checks_are_absent_without_script(head: LocalHead) -> None:
     assert not {"script-modules", "script-resources", "script-libraries"} & set(_ids(json.loads(proc.stdout)))
 
 
-def test_a_scale_test_on_a_fixed_size_cluster_fails_at_once_and_really_no_node_joins(head: LocalHead, tmp_path: Path) -> None:
+def test_a_scale_test_and_a_placement_group_beyond_a_fixed_size_cluster_fail_at_once_and_really_nothing_is_placed(
+        head: LocalHead, tmp_path: Path) -> None:
     """The head has no autoscaler: ``--scale-test`` says no node can join without asking (before: it waited out its whole
-    deadline, 461 s); the demand it would make (one CPU more than the cluster has) really is never met."""
+    deadline, 461 s), and ``--script`` says the script's placement group of 3 one-CPU bundles is never placed on the 2
+    CPUs; the real placement group really is not ready."""
     started = time.monotonic()
     proc = run_cli(["--address", head.address, "--dashboard-url", head.dashboard_url, "--gcs-address", head.gcs_address,
                     "--scale-test", "--format", "json"])
@@ -213,13 +215,17 @@ def test_a_scale_test_on_a_fixed_size_cluster_fails_at_once_and_really_no_node_j
     assert proc.returncode == 1 and result["status"] == "fail", result
     assert result["summary"].startswith("no node can join: no autoscaler with node types runs: a fixed-size cluster"), result
     assert took < 90, took  # the Fibonacci job and the checks, not the scale test's deadline
-    script = user_script(tmp_path, head, body="""
-                         from ray.util.placement_group import placement_group, remove_placement_group
-
+    script = user_script(tmp_path, head, imports="from ray.util.placement_group import placement_group, remove_placement_group\n",
+                         body="""
                          pg = placement_group([{"CPU": 1}] * 3)
                          print("PLACED", pg.wait(12), flush=True)
                          remove_placement_group(pg)
                          """)
+    report = preflight(head, script)
+    resources = report["by_id"]["script-resources"]
+    assert report["exit_code"] == 1 and resources["status"] == "fail", resources
+    assert resources["summary"].startswith("would wait forever: the placement group (line 6, 3 bundles, PACK) asks for 3 CPUs in all; "
+                                           "the cluster can have at most 2 CPUs (a fixed-size cluster): it is never placed"), resources
     real = really(script)
     assert real.ended == "finished" and "PLACED False" in real.stdout, real.output[-3000:]
 

@@ -324,6 +324,33 @@ def test_launches_count_the_loops_around_them_when_the_source_says_how_long(tmp_
     assert launches[6]["loops"] == ["while True"]
 
 
+def test_placement_groups_with_their_literal_bundles_and_strategy(tmp_path: Path) -> None:
+    path = write(tmp_path, "pg.py", """
+        import ray
+        from ray.util.placement_group import placement_group
+        from ray.util import placement_group as make_group
+
+        ray.init()
+        a = placement_group([{"CPU": 1}] * 3)
+        b = ray.util.placement_group(bundles=[{"CPU": 1, "GPU": 1} for _ in range(2)], strategy="STRICT_PACK")
+        c = placement_group(2 * [{"CPU": 2}], "SPREAD")
+        d = placement_group([{"CPU": n}] * 2, strategy=chosen)
+        e = placement_group([{"CPU": 1} for _ in range(n)])
+
+        def placement_group_of_mine(bundles):
+            return bundles
+        placement_group_of_mine([{"CPU": 99}])
+        """)
+    groups = read(path)["placement_groups"]
+    assert [(g["line"], g["bundles"], g["strategy"], g["not_judged"]) for g in groups] == [
+        (7, [{"CPU": 1}] * 3, "PACK", []),
+        (8, [{"CPU": 1, "GPU": 1}] * 2, "STRICT_PACK", []),
+        (9, [{"CPU": 2}] * 2, "SPREAD", []),
+        (10, None, None, ["bundles", "strategy"]),
+        (11, None, "PACK", ["bundles"]),
+    ]  # make_group (an alias) is not followed; a function of the script's own is not Ray's
+
+
 def test_arithmetic_that_is_not_safe_to_evaluate_is_not_judged(tmp_path: Path) -> None:
     path = write(tmp_path, "job.py", """\
         import ray
