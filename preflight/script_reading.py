@@ -128,7 +128,7 @@ def read_script(path: str, max_bytes: int = 20_000_000) -> Dict[str, Any]:
                       are the literal ``.options`` values over the decorator's, None for Ray's default
         placement_groups  [{"line", "cell", "bundles", "strategy", "not_judged"}]: each ``placement_group(...)`` from
                       ``ray.util``; ``bundles`` is the literal list of ``{resource: amount}`` (``[{"CPU": 1}] * 4`` and
-                      ``[{...} for _ in range(4)]`` included), None when known only at run time; ``strategy`` is the
+                      ``[{...} for _ in range(4)]`` included; up to 1,000), None when known only at run time; ``strategy`` is the
                       literal one ("PACK" when not given), None when not a literal; ``not_judged`` names what is not
     """
     absolute = os.path.abspath(path) if path else ""
@@ -900,23 +900,27 @@ def _placement_group(unit: _Unit, call: ast.Call) -> Tuple[Key, Dict[str, Any]]:
     return (unit.cell or 0, call.lineno, call.col_offset), entry
 
 
+#: More bundles than this are not spelled out in the facts (they would swell the report): such a group is not judged.
+_MAX_BUNDLES = 1000
+
+
 def _bundles(node: ast.AST) -> List[Dict[str, Any]]:
     """A placement group's bundles as the source gives them: a literal list, ``[{...}] * n``, ``[{...} for _ in range(n)]``."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
         for items, times in ((node.left, node.right), (node.right, node.left)):
             if isinstance(items, ast.List):
                 count = _number(times)
-                if isinstance(count, int) and 0 <= count <= 10_000:
+                if isinstance(count, int) and 0 <= count <= _MAX_BUNDLES:
                     return _bundles(items) * count
         raise _NotLiteral()
     if (isinstance(node, ast.ListComp) and len(node.generators) == 1 and not node.generators[0].ifs
             and not node.generators[0].is_async):
         length = _length(node.generators[0].iter)
-        if length is None or length > 10_000:
+        if length is None or length > _MAX_BUNDLES:
             raise _NotLiteral()
         return _bundles(ast.List(elts=[node.elt], ctx=ast.Load())) * length
     found = _json_literal(node)
-    if not isinstance(found, list) or not all(
+    if not isinstance(found, list) or len(found) > _MAX_BUNDLES or not all(
             isinstance(bundle, dict) and all(_is_number(v) for v in bundle.values()) for bundle in found):
         raise _NotLiteral()
     return found

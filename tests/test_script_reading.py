@@ -336,6 +336,7 @@ def test_placement_groups_with_their_literal_bundles_and_strategy(tmp_path: Path
         c = placement_group(2 * [{"CPU": 2}], "SPREAD")
         d = placement_group([{"CPU": n}] * 2, strategy=chosen)
         e = placement_group([{"CPU": 1} for _ in range(n)])
+        f = placement_group([{"CPU": 1}] * 100_000)
 
         def placement_group_of_mine(bundles):
             return bundles
@@ -348,6 +349,7 @@ def test_placement_groups_with_their_literal_bundles_and_strategy(tmp_path: Path
         (9, [{"CPU": 2}] * 2, "SPREAD", []),
         (10, None, None, ["bundles", "strategy"]),
         (11, None, "PACK", ["bundles"]),
+        (12, None, "PACK", ["bundles"]),  # more than 1,000 bundles are not spelled out in the facts
     ]  # make_group (an alias) is not followed; a function of the script's own is not Ray's
 
 
