@@ -248,6 +248,12 @@ def _crowds(launches: List[Dict[str, Any]], ray: Dict[str, Any],
     return actors, tasks, unknown
 
 
+def _blind(ray: Dict[str, Any], kube: Optional[Dict[str, Any]]) -> bool:
+    """An autoscaler with node types runs and its worker groups cannot be read: a node that no current node matches may
+    still be added, so a misfit is unsure, not never."""
+    return kube is None and ray["autoscaler"] == "node types"
+
+
 def _bundle_text(bundle: Dict[str, Any]) -> str:
     return "{" + ", ".join(f"{name}: {formatted(float(amount))}" for name, amount in bundle.items()) + "}"
 
@@ -267,13 +273,13 @@ def _placed(group: Dict[str, Any], ray: Dict[str, Any], kube: Optional[Dict[str,
                 has = biggest.get(key, 0.0)
                 why = f"the largest node has {_shown(key, has)}" if has else f"no node type offers {_shown(key, amount)}"
                 text = f"{name} has a bundle {_bundle_text(bundle)}: {why}"
-                return (None, text) if kube is None and ray["autoscaler"] == "node types" else (text, None)
+                return (None, text) if _blind(ray, kube) else (text, None)
     if strategy == "STRICT_PACK":  # every bundle on one node
         over = [key for key, total in totals.items() if total > biggest.get(key, 0.0)]
         if over:
             text = (f"{name} puts all its bundles on one node: {', '.join(_shown(k, totals[k]) for k in over)}; the largest node "
                     f"has {', '.join(_shown(k, biggest.get(k, 0.0)) for k in over)}")
-            return (None, text) if kube is None and ray["autoscaler"] == "node types" else (text, None)
+            return (None, text) if _blind(ray, kube) else (text, None)
         return None, None
     most, source = _at_most(ray, kube)
     over = [key for key in ("CPU", "GPU") if key in totals and totals[key] > _or_endless(most[key])]
@@ -313,7 +319,7 @@ def script_resources(script, dashboard, kuberay=None) -> Outcome:  # type: ignor
             text = f"{request.get('target')} ({where(request)}) asks for {_shown(name, amount)}"
             has = biggest.get(name, 0.0)
             text += f"; the largest node has {_shown(name, has)}" if has else f"; no node type offers {_shown(name, amount)}"
-            (unsure if (kube is None and ray["autoscaler"] == "node types") else never).append(text)
+            (unsure if _blind(ray, kube) else never).append(text)
     unplaced: List[str] = []
     for group in groups:
         if group.get("bundles") is None:
